@@ -1,0 +1,170 @@
+"""The NAR loop (model-spec §3.2–3.8): draft with the BPE CTC head, slot, edit, collapse.
+
+``NarModel.transcribe`` runs any number of utterances as one padding-free pack. The result for an
+utterance never depends on the others in the call: every stage isolates utterances exactly (see
+``packing.py``), so each equals the reference's batch-of-1 output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import NarConfig
+from .conformer import ConformerEncoder, EncoderLayouts, EncoderOutput
+from .ctc import ctc_collapse, greedy_head, insert_slots
+from .editor import GraniteEditor, PackedSequences
+from .features import FEATURE_DIM
+from .packing import block_layout, offsets, positions
+from .projector import Projector
+from .text import TextDecoder
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """One utterance's result.
+
+    ``confidence`` is ``exp(mean log max-softmax)`` over the ``2n + 1`` editor positions of the last
+    editing pass: the geometric mean of the editor's top-choice probabilities, in (0, 1]. An empty
+    output still has one position (a single blank slot), so it is always defined.
+    """
+
+    token_ids: list[int]
+    draft_ids: list[int]
+    text: str
+    draft_text: str
+    confidence: float
+    logits: np.ndarray | None = None  # (2n + 1, V) float32 of the last pass, when asked for
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Everything the editor needs, computed once per call and reused by every editing step."""
+
+    lengths: list[int]
+    encoder: EncoderOutput
+    bpe_ids: torch.Tensor  # (num_windows,) argmax of the BPE head
+    drafts: list[list[int]]
+    audio_embeds: torch.Tensor  # (sum of T_b // downsample_rate, hidden): already / embedding_multiplier
+    audio_tokens: list[int]
+
+
+class NarBackbone(nn.Module):
+    """Encoder, projector, editor and BPE head under the native ``model.*`` names."""
+
+    def __init__(self, cfg: NarConfig) -> None:
+        super().__init__()
+        enc = cfg.encoder
+        self.encoder = ConformerEncoder(enc)
+        self.projector = Projector(cfg.projector, enc.hidden_dim, len(enc.cat_hidden_layers) + 1)
+        self.language_model = GraniteEditor(cfg.text)
+        self.out_bpe = nn.Linear(enc.hidden_dim, enc.vocabulary_size)
+
+
+class NarModel(nn.Module):
+    """GraniteSpeechNar for inference. Build with :func:`model.load_model`."""
+
+    def __init__(self, config: NarConfig, decoder: TextDecoder | None = None, name: str = "") -> None:
+        super().__init__()
+        self.config = config
+        self.model = NarBackbone(config)
+        self.lm_head = None if config.tie_word_embeddings else nn.Linear(
+            config.text.hidden_size, config.text.vocab_size, bias=False)
+        self.decoder = decoder
+        self.name = name
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.out_bpe.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.out_bpe.weight.dtype
+
+    def _head_weight(self) -> torch.Tensor:
+        return self.model.language_model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
+
+    def _as_tensor(self, feats) -> torch.Tensor:
+        t = torch.as_tensor(feats)
+        if t.ndim != 2 or t.shape[1] != FEATURE_DIM or t.shape[0] < 1:
+            raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(t.shape)}")
+        return t.to(dtype=torch.float32)
+
+    @torch.inference_mode()
+    def encode(self, features: list) -> Encoded:
+        """Encoder, BPE draft and projector for a pack of ``[T, 160]`` feature arrays."""
+        cfg = self.config
+        feats = [self._as_tensor(f) for f in features]
+        lengths = [f.shape[0] for f in feats]
+        device = self.device
+        x = torch.cat(feats).to(device)  # (N, 160)
+        layouts = EncoderLayouts.build(lengths, cfg.encoder, device)
+        enc = self.model.encoder(x, layouts)
+        bpe = greedy_head(enc.pooled, self.model.out_bpe.weight, self.model.out_bpe.bias)
+        drafts = ctc_collapse(bpe.ids, layouts.pooling.blocks_per_item, cfg.blank_token_id)
+
+        windows = block_layout(lengths, cfg.projector.window_size, device)
+        projected = self.model.projector(enc.hidden_cat, windows) / cfg.text.embedding_multiplier
+        # Utterance b owns num_queries * windows_b rows; the editor uses the first T_b // downsample_rate.
+        audio_tokens = [n // cfg.projector.downsample_rate for n in lengths]
+        row_starts = torch.tensor(offsets([cfg.projector.num_queries * w for w in windows.blocks_per_item])[:-1])
+        take = torch.repeat_interleave(row_starts, torch.tensor(audio_tokens)) + positions(audio_tokens)
+        return Encoded(lengths, enc, bpe.ids, drafts, projected[take.to(device)], audio_tokens)
+
+    @torch.inference_mode()
+    def edit(self, encoded: Encoded, hypotheses: list[list[int]], *, keep_logits: bool = False):
+        """One editing pass over every utterance: returns (greedy head result, per-utterance text lengths)."""
+        cfg = self.config
+        device = self.device
+        slotted = [insert_slots(ids, cfg.blank_token_id) for ids in hypotheses]
+        text_lengths = [len(s) for s in slotted]
+        seq_lengths = [a + t for a, t in zip(encoded.audio_tokens, text_lengths)]
+        starts = torch.tensor(offsets(seq_lengths)[:-1])
+        audio_at = torch.repeat_interleave(starts, torch.tensor(encoded.audio_tokens)) + positions(encoded.audio_tokens)
+        text_at = torch.repeat_interleave(starts + torch.tensor(encoded.audio_tokens), torch.tensor(text_lengths)) \
+            + positions(text_lengths)
+        audio_at, text_at = audio_at.to(device), text_at.to(device)
+
+        editor = self.model.language_model
+        text_ids = torch.tensor([t for s in slotted for t in s], dtype=torch.long, device=device)
+        inputs = torch.empty(sum(seq_lengths), cfg.text.hidden_size, dtype=self.dtype, device=device)
+        inputs[audio_at] = encoded.audio_embeds.to(self.dtype)
+        inputs[text_at] = editor.embed_tokens(text_ids)
+        packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype)
+        hidden = editor(inputs, packed)[text_at]  # (sum of 2n+1, hidden)
+        head = greedy_head(hidden, self._head_weight(), scale=cfg.text.logits_scaling, keep_logits=keep_logits)
+        return head, text_lengths
+
+    @torch.inference_mode()
+    def transcribe(self, features: list, editing_steps: int = 1, *, return_logits: bool = False) -> list[Transcription]:
+        """Transcribe a list of ``[T, 160]`` feature arrays (see :func:`model.log_mel`) in one pack."""
+        if isinstance(editing_steps, bool) or not isinstance(editing_steps, int) or editing_steps < 1:
+            raise ValueError(f"editing_steps must be an integer >= 1, got {editing_steps!r}")
+        if len(features) == 0:
+            return []
+        encoded = self.encode(features)
+        hypotheses = encoded.drafts
+        for step in range(editing_steps):
+            last = step == editing_steps - 1
+            head, text_lengths = self.edit(encoded, hypotheses, keep_logits=return_logits and last)
+            hypotheses = ctc_collapse(head.ids, text_lengths, self.config.blank_token_id)
+        mean_lp = [float(x.mean()) for x in head.max_logprob.split(text_lengths)]
+        per_logits = (list(head.logits.split(text_lengths)) if return_logits else [None] * len(text_lengths))
+        texts = self._decode(hypotheses)
+        draft_texts = self._decode(encoded.drafts)
+        return [
+            Transcription(
+                token_ids=ids, draft_ids=draft, text=text, draft_text=draft_text,
+                confidence=float(np.exp(lp)),
+                logits=None if lg is None else lg.cpu().numpy(),
+            )
+            for ids, draft, text, draft_text, lp, lg in zip(hypotheses, encoded.drafts, texts, draft_texts, mean_lp, per_logits)
+        ]
+
+    def _decode(self, batch: list[list[int]]) -> list[str]:
+        if self.decoder is None:
+            return [""] * len(batch)
+        return self.decoder.decode_batch(batch)
