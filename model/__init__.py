@@ -7,11 +7,11 @@
 
 from .config import ConfigError, NarConfig
 from .features import SAMPLE_RATE, log_mel, num_feature_frames
-from .loading import DEFAULT_MODEL, ModelNotFoundError, build_model, load_model
+from .loading import DEFAULT_MODEL, ModelNotFoundError, build_model, load_model, random_model
 from .nar import NarModel, Transcription
 from .weights import WeightError
 
 __all__ = [
     "DEFAULT_MODEL", "SAMPLE_RATE", "ConfigError", "ModelNotFoundError", "NarConfig", "NarModel",
-    "Transcription", "WeightError", "build_model", "load_model", "log_mel", "num_feature_frames",
+    "Transcription", "WeightError", "build_model", "load_model", "log_mel", "random_model", "num_feature_frames",
 ]

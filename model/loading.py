@@ -116,3 +116,29 @@ def _materialise_leftovers(model: NarModel) -> None:
         for key, buf in list(module._buffers.items()):
             if buf is not None and buf.is_meta:
                 module._buffers[key] = torch.zeros(buf.shape, dtype=buf.dtype)
+
+
+def random_model(config: NarConfig, *, seed: int = 0, device=None, dtype=None) -> NarModel:
+    """A model of the given architecture with seeded random weights (benchmarks, tests; no tokenizer).
+
+    Linear/conv weights ~ N(0, 1/fan_in), norms 1, biases 0, BatchNorm statistics (0, 1): activations
+    keep a sane scale through every layer, so timings reflect real work.
+    """
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    model = build_model(config).to_empty(device="cpu")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim >= 2:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=gen) * fan_in**-0.5)
+            else:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0)
+                module.num_batches_tracked.zero_()
+    model.name = f"random-{seed}"
+    return model.to(device=device, dtype=dtype).eval()

@@ -1,0 +1,60 @@
+"""python -m jobs.benchmark: packed vs padded throughput, pipeline overhead, scaling, feature speed.
+
+    python -m jobs.benchmark --size small --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m jobs.benchmark", description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=("tiny", "small", "real"), default="small",
+                   help="model dimensions (random seeded weights); 'real' = the checkpoint's (default: small)")
+    p.add_argument("--count", type=int, default=48, help="utterances in the synthetic corpus (default: 48)")
+    p.add_argument("--seed", type=int, default=0, help="corpus and weight seed (default: 0)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="default: float32 on CPU, bfloat16 on CUDA")
+    p.add_argument("--padded-batch-size", type=int, default=8, help="batch size of the padded baseline (default: 8)")
+    p.add_argument("--max-frames-per-pack", type=int, default=8000, help="frame budget of a packed forward")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--scale-factor", type=int, default=10, help="scaling run size as a multiple of --count")
+    p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (overhead, scaling)")
+    p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from model.loading import resolve_device, resolve_dtype
+    from pipeline.benchmark import BenchmarkConfig, format_table, run_benchmark
+
+    if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2:
+        print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2", file=sys.stderr)
+        return 2
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    dtype = str(resolve_dtype(args.dtype, device)).removeprefix("torch.")
+    cfg = BenchmarkConfig(size=args.size, count=args.count, seed=args.seed, device=str(device), dtype=dtype,
+                          padded_batch_size=args.padded_batch_size, max_frames_per_pack=args.max_frames_per_pack,
+                          threads=args.threads, pipeline=not args.no_pipeline, scale_factor=args.scale_factor)
+    result = run_benchmark(cfg)
+    print()
+    print(format_table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

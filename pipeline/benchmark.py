@@ -1,0 +1,181 @@
+"""``jobs.benchmark``: packed vs padded model throughput, pipeline overhead, scaling, feature speed.
+
+Everything runs in one process on the same machine, weights, and audio, so the ratios mean something.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from model import log_mel, random_model
+from model.ctc import ctc_collapse
+from model.nar import Encoded
+from model.packing import ceil_div
+
+from .bench_corpus import SAMPLE_RATE, corpus_durations, corpus_waveforms, size_config
+from .bench_cost import packed_waste, padded_waste
+from .packing import plan_packs
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    size: str = "small"
+    count: int = 48
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "float32"
+    padded_batch_size: int = 8
+    max_frames_per_pack: int = 8000
+    threads: int = 0  # 0: all cores
+    pipeline: bool = True
+    scale_factor: int = 10
+    warmup: int = 1
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def padded_batch(model, feats: list[np.ndarray]) -> list[list[int]]:
+    """The reference's batching: pad every utterance to the longest, run the encoder on the padding,
+    then take each one's own frames for the draft and the editor (which is unpadded, as in the reference)."""
+    longest = max(f.shape[0] for f in feats)
+    padded = [np.pad(f, ((0, longest - f.shape[0]), (0, 0))) for f in feats]
+    enc = model.encode(padded)
+    cfg = model.config
+    lengths = [f.shape[0] for f in feats]
+    windows_each = ceil_div(longest, cfg.encoder.pooling_window)
+    keep = torch.cat([torch.arange(ceil_div(n, cfg.encoder.pooling_window)) + i * windows_each for i, n in enumerate(lengths)])
+    drafts = ctc_collapse(enc.bpe_ids[keep.to(enc.bpe_ids.device)], [ceil_div(n, cfg.encoder.pooling_window) for n in lengths],
+                          cfg.blank_token_id)
+    tokens_each = longest // cfg.projector.downsample_rate
+    audio_tokens = [n // cfg.projector.downsample_rate for n in lengths]
+    rows = torch.cat([torch.arange(a) + i * tokens_each for i, a in enumerate(audio_tokens)])
+    encoded = Encoded(lengths, enc.encoder, enc.bpe_ids, drafts, enc.audio_embeds[rows.to(enc.audio_embeds.device)], audio_tokens)
+    head, text_lengths = model.edit(encoded, drafts)
+    return ctc_collapse(head.ids, text_lengths, cfg.blank_token_id)
+
+
+def packed_batches(model, feats: list[np.ndarray], budget: int) -> list[list[int]]:
+    packs = plan_packs([f.shape[0] for f in feats], budget)
+    out: list = [None] * len(feats)
+    for pack in packs:
+        for i, res in zip(pack, model.transcribe([feats[i] for i in pack])):
+            out[i] = res.token_ids
+    return out
+
+
+def _timed(fn, device):
+    _sync(device)
+    start = time.perf_counter()
+    result = fn()
+    _sync(device)
+    return result, time.perf_counter() - start
+
+
+def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkConfig) -> dict:
+    device = model.device
+    warm = feats[: max(1, cfg.warmup)]
+    packed_batches(model, warm, cfg.max_frames_per_pack)
+    padded_batch(model, warm)
+    packed_ids, t_packed = _timed(lambda: packed_batches(model, feats, cfg.max_frames_per_pack), device)
+    padded_ids = []
+    _, t_padded = _timed(lambda: [padded_ids.extend(padded_batch(model, feats[i:i + cfg.padded_batch_size]))
+                                  for i in range(0, len(feats), cfg.padded_batch_size)], device)
+    lengths = [f.shape[0] for f in feats]
+    text_lengths = [2 * len(ids) + 1 for ids in packed_ids]
+    # The padded baseline computes the encoder over padding, so its drafts may differ; count agreement.
+    same = sum(a == b for a, b in zip(packed_ids, padded_ids))
+    return {
+        "packed_seconds": t_packed, "padded_seconds": t_padded,
+        "packed_rtfx": audio_s / t_packed, "padded_rtfx": audio_s / t_padded,
+        "packed_vs_padded_speedup": t_padded / t_packed,
+        "padding_waste_packed": packed_waste(model.config, lengths, text_lengths),
+        "padding_waste_padded": padded_waste(model.config, lengths, text_lengths, cfg.padded_batch_size),
+        "padded_same_ids_fraction": same / len(feats),
+    }
+
+
+def bench_features(waves: list[np.ndarray], threads: int) -> dict:
+    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
+    log_mel(waves[0])
+    start = time.perf_counter()
+    for w in waves:
+        log_mel(w)
+    wall = time.perf_counter() - start
+    return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall}
+
+
+def bench_real_10s(model) -> float:
+    """Seconds for one 10 s utterance, end to end through the model (after one warm-up)."""
+    wave = corpus_waveforms([10.0], seed=123)[0]
+    feats = [log_mel(wave)]
+    model.transcribe(feats)
+    _, seconds = _timed(lambda: model.transcribe([log_mel(wave)]), model.device)
+    return seconds
+
+
+def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    arch = size_config(cfg.size)
+    model = random_model(arch, seed=cfg.seed, device=cfg.device, dtype=cfg.dtype)
+    durations = corpus_durations(cfg.count, cfg.seed)
+    waves = corpus_waveforms(durations, cfg.seed)
+    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
+    echo(f"corpus: {cfg.count} utterances, {audio_s:.0f} s of audio (seed {cfg.seed}); model size {cfg.size} "
+         f"on {model.device} {str(model.dtype).removeprefix('torch.')}, {threads} threads")
+    feats = [log_mel(w) for w in waves]
+    result = {
+        "size": cfg.size, "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
+        "threads": threads,
+        "model_dims": {"encoder_layers": arch.encoder.num_layers, "encoder_dim": arch.encoder.hidden_dim,
+                       "editor_layers": arch.text.num_hidden_layers, "editor_dim": arch.text.hidden_size,
+                       "vocab": arch.text.vocab_size,
+                       "parameters": sum(p.numel() for p in model.parameters())},
+        "corpus": {"count": cfg.count, "total_seconds": audio_s, "seed": cfg.seed,
+                   "min_seconds": min(durations), "max_seconds": max(durations)},
+    }
+    echo("model-only: packed vs padded ...")
+    result.update(bench_model(model, feats, audio_s, cfg))
+    echo("features ...")
+    result.update(bench_features(waves, threads))
+    if cfg.size == "real" and model.device.type == "cpu":
+        echo("real dimensions, one 10 s utterance ...")
+        result["real_10s_seconds"] = bench_real_10s(model)
+    if cfg.pipeline:
+        from .bench_pipeline import bench_pipeline  # needs Ray; imported only when asked for
+
+        result.update(bench_pipeline(model, waves, cfg, echo=echo))
+    return result
+
+
+TABLE_ROWS = (
+    ("packed_rtfx", "model-only RTFx, packed", "{:.1f}"),
+    ("padded_rtfx", "model-only RTFx, padded baseline", "{:.1f}"),
+    ("packed_vs_padded_speedup", "packed / padded speed-up", "{:.2f}x"),
+    ("padding_waste_packed", "padding waste, packed", "{:.1%}"),
+    ("padding_waste_padded", "padding waste, padded", "{:.1%}"),
+    ("pipeline_overhead", "pipeline overhead vs sum of stages", "{:.1%}"),
+    ("scaling_time_ratio", "time, 10x corpus / 1x", "{:.2f}"),
+    ("scaling_rss_ratio", "peak RSS, 10x corpus / 1x", "{:.2f}"),
+    ("features_rtf_per_core", "features: audio s per wall s per core", "{:.0f}"),
+    ("real_10s_seconds", "real dims: one 10 s utterance (s)", "{:.2f}"),
+)
+
+
+def format_table(result: dict) -> str:
+    lines = [f"{'metric':<42} value", "-" * 56]
+    for key, label, fmt in TABLE_ROWS:
+        if key in result:
+            lines.append(f"{label:<42} {fmt.format(result[key])}")
+    return "\n".join(lines)
+
+
+__all__ = ["BenchmarkConfig", "format_table", "run_benchmark"]
