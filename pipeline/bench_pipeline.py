@@ -118,7 +118,7 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
         # One logical CPU beyond the actor's threads for the decoders (decoding is ~1% of the work).
         started_ray = not ray.is_initialized()
         if started_ray:
-            ray.init(num_cpus=threads + 1, include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=threads + 1, include_dashboard=False, log_to_driver=False)
         echo("stages alone ...")
         stages = time_stages_alone(model, small, cfg.max_frames_per_pack, tmp / "alone.parquet")
         echo("pipeline, 1x corpus ...")
