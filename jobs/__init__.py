@@ -1,0 +1,1 @@
+"""Entry points: ``python -m jobs.NAME`` or ``ray job submit -- python -m jobs.NAME``."""

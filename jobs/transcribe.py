@@ -1,0 +1,89 @@
+"""Transcribe a corpus to Parquet.
+
+    python -m jobs.transcribe --input s3://bkt/corpus/ --output s3://bkt/out/run1
+    ray job submit --working-dir . -- python -m jobs.transcribe --input … --output …
+
+Exits non-zero only when the job itself fails; bad files become rows with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jobs._common import (
+    add_cluster_args, add_model_args, add_storage_args, fail, with_test_model,
+)
+from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, ConfigError, \
+    SourceColumns, TranscribeConfig
+from pipeline.model_ref import ModelUnavailable, resolve_model
+
+MODULE = "jobs.transcribe"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    parser.add_argument("--input", action="append", required=True, metavar="URI",
+                        help="folder/prefix of audio, manifest (.jsonl/.csv), Parquet or tar "
+                             "shards; local, s3:// or any fsspec URI; repeatable")
+    parser.add_argument("--output", required=True, metavar="URI", help="output folder or prefix")
+    parser.add_argument("--format", choices=FORMATS, default="auto")
+    parser.add_argument("--audio-column", default=None,
+                        help="manifest: audio_filepath|audio|path; Parquet: audio")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--id-column", default="id")
+    parser.add_argument("--duration-column", default="duration")
+    add_model_args(parser)
+    add_cluster_args(parser)
+    limits = parser.add_argument_group("audio")
+    limits.add_argument("--max-duration-seconds", type=float, default=3600.0)
+    limits.add_argument("--max-segment-seconds", type=float, default=40.0)
+    limits.add_argument("--silence-dbfs", type=float, default=-60.0)
+    parser.add_argument("--normalizer", choices=NORMALIZERS, default="english",
+                        help="text normalisation before WER (default: english)")
+    add_storage_args(parser)
+    parser.add_argument("--resume", action="store_true", help="add only ids not yet written")
+    parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    parser.add_argument("--with-audio", action="store_true",
+                        help="keep the compressed audio bytes in an `audio` column")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
+    return TranscribeConfig(
+        inputs=tuple(args.input), output=args.output, format=args.format, model=args.model,
+        revision=args.revision, editing_steps=args.editing_steps, device=args.device,
+        dtype=args.dtype, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+        cpus_per_actor=args.cpus_per_actor,
+        max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
+        max_duration_seconds=args.max_duration_seconds,
+        max_segment_seconds=args.max_segment_seconds, silence_dbfs=args.silence_dbfs,
+        normalizer=args.normalizer, s3_endpoint=args.s3_endpoint, resume=args.resume,
+        overwrite=args.overwrite, with_audio=args.with_audio,
+        columns=SourceColumns(audio=args.audio_column, text=args.text_column, id=args.id_column,
+                              duration=args.duration_column))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        spec = resolve_model(config.model, config.revision, config.device, config.dtype)
+    except ConfigError as e:
+        return fail(str(e))
+    except ModelUnavailable as e:
+        print(f"{e}; to try the pipeline with the random test checkpoint (nonsense text): "
+              f"{with_test_model(argv, MODULE)}", file=sys.stderr)
+        return 1
+    from pipeline.run import run_transcribe
+
+    try:
+        run_transcribe(config, spec)
+    except ConfigError as e:
+        return fail(str(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Job configuration: frozen dataclasses validated up front, with messages naming the flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
+FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("float32", "bfloat16", "float16")
+NORMALIZERS = ("english", "basic", "none")
+# 50 feature frames per second: 8000 frames is 160 s of audio in one padding-free forward.
+DEFAULT_MAX_FRAMES_PER_PACK = 8000
+
+
+class ConfigError(ValueError):
+    """A setting the user can fix; the message names the flag and the value."""
+
+
+@dataclass(frozen=True)
+class SourceColumns:
+    """Column names in manifests and Parquet shards (``None``: the format's default)."""
+
+    audio: str | None = None   # manifest: audio_filepath|audio|path; parquet: audio
+    text: str = "text"
+    id: str = "id"
+    duration: str = "duration"
+
+
+@dataclass(frozen=True)
+class TranscribeConfig:
+    inputs: tuple[str, ...]
+    output: str
+    format: str = "auto"
+    model: str = DEFAULT_MODEL
+    revision: str | None = None
+    editing_steps: int = 1
+    device: str = "auto"
+    dtype: str | None = None
+    actors: tuple[int, int] | None = None
+    gpus_per_actor: float | None = None
+    cpus_per_actor: float | None = None
+    max_frames_per_pack: int = DEFAULT_MAX_FRAMES_PER_PACK
+    max_duration_seconds: float = 3600.0
+    max_segment_seconds: float = 40.0
+    silence_dbfs: float = -60.0
+    normalizer: str = "english"
+    s3_endpoint: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    with_audio: bool = False
+    columns: SourceColumns = field(default_factory=SourceColumns)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def settings(self) -> dict:
+        """The settings recorded in ``_summary.json`` (no credentials live in the config)."""
+        return {
+            "inputs": list(self.inputs), "output": self.output, "format": self.format,
+            "model": self.model, "revision": self.revision, "editing_steps": self.editing_steps,
+            "device": self.device, "dtype": self.dtype,
+            "actors": list(self.actors) if self.actors else None,
+            "gpus_per_actor": self.gpus_per_actor, "cpus_per_actor": self.cpus_per_actor,
+            "max_frames_per_pack": self.max_frames_per_pack,
+            "max_duration_seconds": self.max_duration_seconds,
+            "max_segment_seconds": self.max_segment_seconds,
+            "silence_dbfs": self.silence_dbfs, "normalizer": self.normalizer,
+            "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
+            "with_audio": self.with_audio,
+            "columns": {"audio": self.columns.audio, "text": self.columns.text,
+                        "id": self.columns.id, "duration": self.columns.duration},
+        }
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _one_of(flag: str, value, allowed) -> None:
+    _require(value in allowed, f"{flag} {value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+def validate(config: TranscribeConfig) -> None:
+    _require(len(config.inputs) > 0, "--input is required (a folder, prefix, manifest or shards)")
+    _require(bool(config.output), "--output is required (a local folder or s3://bucket/prefix)")
+    _one_of("--format", config.format, FORMATS)
+    _one_of("--device", config.device, DEVICES)
+    _one_of("--normalizer", config.normalizer, NORMALIZERS)
+    if config.dtype is not None:
+        _one_of("--dtype", config.dtype, DTYPES)
+    _require(config.editing_steps >= 1,
+             f"--editing-steps must be at least 1, got {config.editing_steps}")
+    if config.actors is not None:
+        low, high = config.actors
+        _require(1 <= low <= high,
+                 f"--actors MIN,MAX needs 1 <= MIN <= MAX, got {low},{high}")
+    _require(config.gpus_per_actor is None or config.gpus_per_actor >= 0,
+             f"--gpus-per-actor must be >= 0, got {config.gpus_per_actor}")
+    _require(config.cpus_per_actor is None or config.cpus_per_actor > 0,
+             f"--cpus-per-actor must be > 0, got {config.cpus_per_actor}")
+    _require(config.max_frames_per_pack > 0,
+             f"--max-frames-per-pack must be > 0, got {config.max_frames_per_pack}")
+    _require(config.max_duration_seconds > 0,
+             f"--max-duration-seconds must be > 0, got {config.max_duration_seconds}")
+    _require(config.max_segment_seconds > 0,
+             f"--max-segment-seconds must be > 0, got {config.max_segment_seconds}")
+    _require(not (config.resume and config.overwrite),
+             "--resume and --overwrite exclude each other: pick one")
+
+
+def parse_actors(text: str) -> tuple[int, int]:
+    """``"2"`` → (2, 2); ``"1,4"`` → (1, 4)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--actors expects MIN,MAX integers (e.g. 1,4), got {text!r}") from None
+    if len(numbers) == 1:
+        return numbers[0], numbers[0]
+    if len(numbers) != 2:
+        raise ConfigError(f"--actors expects MIN,MAX (two integers), got {text!r}")
+    return numbers[0], numbers[1]
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """What each inference actor asks Ray for, resolved once against the cluster."""
+
+    min_actors: int
+    max_actors: int
+    num_gpus: float
+    num_cpus: float
+
+
+def resolve_resources(config: TranscribeConfig, cluster: dict) -> ActorResources:
+    """Inference pool sizing from the flags and ``ray.cluster_resources()``.
+
+    With GPUs: one actor per GPU, one GPU and one CPU each. Without: ``num_gpus=0`` and the CPUs
+    split between one actor and the decoders.
+    """
+    gpus = float(cluster.get("GPU", 0))
+    cpus = float(cluster.get("CPU", 1))
+    num_gpus = config.gpus_per_actor if config.gpus_per_actor is not None else (1.0 if gpus else 0.0)
+    if config.cpus_per_actor is not None:
+        num_cpus = config.cpus_per_actor
+    else:
+        num_cpus = 1.0 if num_gpus else max(1.0, float(int(cpus // 2)))
+    if config.actors is not None:
+        low, high = config.actors
+    elif num_gpus:
+        low, high = 1, max(1, int(gpus // num_gpus))
+    else:
+        low, high = 1, 1
+    return ActorResources(min_actors=low, max_actors=high, num_gpus=num_gpus, num_cpus=num_cpus)

@@ -1,0 +1,91 @@
+"""Fetching the compressed audio bytes of index items, a batch at a time, on a worker.
+
+Whole files and byte ranges go through fsspec's concurrent ``cat``/``cat_ranges``; Parquet rows
+are read one needed row group (audio column only) at a time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pyarrow.parquet as pq
+
+from pipeline.storage import Storage
+
+
+def _read_error(source: str, exc: BaseException) -> str:
+    return f"cannot read {source}: {type(exc).__name__}: {exc}"
+
+
+def _audio_bytes(value) -> bytes | None:
+    """The bytes of a Parquet audio cell: a ``{bytes, path}`` struct or plain binary."""
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    return bytes(value) if value is not None else None
+
+
+def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sources) -> None:
+    """Whole files (offset -1) with ``fs.cat``, ranges with ``fs.cat_ranges``."""
+    whole = [(i, p) for i, p, off, _ in requests if off < 0]
+    ranged = [(i, p, off, n) for i, p, off, n in requests if off >= 0]
+    if whole:
+        got = fs.cat([p for _, p in whole], on_error="return")
+        for i, p in whole:
+            value = got.get(p, FileNotFoundError(p))
+            out[i] = (None, _read_error(sources[i], value)) if isinstance(value, BaseException) \
+                else (value, None)
+    if ranged:
+        got = fs.cat_ranges([p for _, p, _, _ in ranged], [o for _, _, o, _ in ranged],
+                            [o + n for _, _, o, n in ranged], on_error="return")
+        for (i, _, _, n), value in zip(ranged, got):
+            if isinstance(value, BaseException):
+                out[i] = (None, _read_error(sources[i], value))
+            elif len(value) != n:
+                out[i] = (None, f"cannot read {sources[i]}: truncated ({len(value)} of {n} bytes)")
+            else:
+                out[i] = (value, None)
+
+
+def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
+                        sources) -> None:
+    """``rows``: (output index, row group, row in group, audio column) of one shard."""
+    try:
+        with fs.open(path, "rb") as f:
+            shard = pq.ParquetFile(f)
+            by_group: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+            for i, group, in_group, column in rows:
+                by_group[(group, column)].append((i, in_group))
+            for (group, column), wanted in sorted(by_group.items()):
+                cells = shard.read_row_group(group, columns=[column]).column(0)
+                for i, in_group in wanted:
+                    data = _audio_bytes(cells[in_group].as_py())
+                    out[i] = (data, None) if data else (None, f"no audio bytes in {sources[i]}")
+    except (OSError, ValueError) as e:
+        for i, *_ in rows:
+            out[i] = (None, _read_error(sources[i], e))
+
+
+def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None, str | None]]:
+    """(bytes, error) per item; items that already carry an error are not read."""
+    out: list = [(None, None)] * len(items)
+    sources = [item["source"] for item in items]
+    files: dict[str, list] = defaultdict(list)   # protocol-level groups share one filesystem
+    shards: dict[str, list] = defaultdict(list)
+    systems: dict[str, tuple] = {}
+    for i, item in enumerate(items):
+        if item.get("error"):
+            continue
+        uri = item["uri"]
+        if uri not in systems:
+            systems[uri] = storage.filesystem(uri)
+        fs, path = systems[uri]
+        if item.get("audio_column"):
+            shards[uri].append((i, item["row_group"], item["row_in_group"], item["audio_column"]))
+        else:
+            files[type(fs).__name__].append((fs, (i, path, item["offset"], item["length"])))
+    for group in files.values():
+        _fetch_files(group[0][0], [request for _, request in group], out, sources)
+    for uri, rows in shards.items():
+        fs, path = systems[uri]
+        _fetch_parquet_rows(fs, path, rows, out, sources)
+    return out

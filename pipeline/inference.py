@@ -1,0 +1,94 @@
+"""The inference stage: an actor that loads the model once and transcribes packed batches.
+
+Each call sorts its rows by length, splits them into packs under the frame budget, runs one
+``NarModel.transcribe`` per pack and returns the rows in input order, without the features.
+Error rows and silent rows pass through without touching the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.model_ref import ModelSpec
+from pipeline.packing import plan_packs, restore_order
+from pipeline.schema import output_schema, rows_to_table
+from pipeline.stages import current_node_id
+
+FEATURE_DIM = 160
+
+
+def features_of(row: dict) -> np.ndarray:
+    """The ``[num_frames, 160]`` float32 features stored as bytes by the decode stage."""
+    flat = np.frombuffer(row["features"], dtype=np.float32)
+    return flat.reshape(row["num_frames"], FEATURE_DIM).copy()  # writable, as torch expects
+
+
+def result_columns(result) -> dict:
+    """Output columns of one ``Transcription``."""
+    return {"text": result.text, "draft_text": result.draft_text,
+            "token_ids": [int(t) for t in result.token_ids],
+            "confidence": float(result.confidence)}
+
+
+SILENT_COLUMNS = {"text": "", "draft_text": "", "token_ids": [], "confidence": None}
+ERROR_COLUMNS = {"text": None, "draft_text": None, "token_ids": None, "confidence": None}
+
+
+class Transcriber:
+    """Ray Data callable class: ``__init__`` loads the model, ``__call__`` transcribes a batch."""
+
+    def __init__(self, spec: ModelSpec, *, editing_steps: int, max_frames_per_pack: int,
+                 num_threads: int, with_audio: bool):
+        import torch
+
+        from model import load_model
+
+        torch.set_num_threads(max(1, int(num_threads)))
+        self.model = load_model(spec.name_or_path, revision=spec.revision, device=spec.device,
+                                dtype=spec.dtype)
+        self.model_name = str(getattr(self.model, "name", spec.name_or_path))
+        self.editing_steps = editing_steps
+        self.max_frames_per_pack = max_frames_per_pack
+        self.schema = output_schema(with_audio)
+        self.node = current_node_id()
+
+    def _transcribe(self, features: list[np.ndarray]) -> list:
+        """Results per utterance (a ``Transcription`` or the error text), in input order."""
+        packs = plan_packs([f.shape[0] for f in features], self.max_frames_per_pack)
+        per_pack = []
+        for pack in packs:
+            batch = [features[i] for i in pack]
+            try:
+                per_pack.append(self.model.transcribe(batch, editing_steps=self.editing_steps))
+            except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
+                per_pack.append([self._transcribe_one(f) for f in batch])
+        return restore_order(packs, per_pack)
+
+    def _transcribe_one(self, features: np.ndarray):
+        try:
+            return self.model.transcribe([features], editing_steps=self.editing_steps)[0]
+        except Exception as e:  # noqa: BLE001
+            return f"inference failed: {type(e).__name__}: {e}"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.drop_columns(["features"]).to_pylist()
+        todo = [i for i, r in enumerate(rows) if not r["error"] and not r["silent"]]
+        frames = batch.column("features").to_pylist() if todo else []
+        features = [features_of({"features": frames[i], "num_frames": rows[i]["num_frames"]})
+                    for i in todo]
+        results = dict(zip(todo, self._transcribe(features) if todo else []))
+        out = []
+        for i, row in enumerate(rows):
+            result = results.get(i)
+            if isinstance(result, str):
+                row["error"] = result
+            if row["error"]:
+                row.update(ERROR_COLUMNS)
+            elif row["silent"]:
+                row.update(SILENT_COLUMNS)
+            else:
+                row.update(result_columns(result))
+            row.update(model=self.model_name, infer_node=self.node)
+            out.append(row)
+        return rows_to_table(out, self.schema)

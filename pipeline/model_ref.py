@@ -1,0 +1,60 @@
+"""Which checkpoint the inference actors load, checked on the driver before Ray starts.
+
+A local folder is used as given. A hub id is pinned to the commit the hub reports (so every actor
+loads the same weights); offline, a cached snapshot is accepted. Neither → :class:`ModelUnavailable`.
+Only metadata is touched here; the weights are loaded by the actors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+HUB_PROBE_TIMEOUT_S = 15.0
+
+
+class ModelUnavailable(RuntimeError):
+    """The model is neither a local folder, reachable on the hub, nor in the local cache."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What each actor passes to ``load_model``."""
+
+    name_or_path: str
+    revision: str | None = None
+    device: str | None = None      # None: CUDA when the actor sees one, else CPU
+    dtype: str | None = None       # None: the model's default for the device
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _cached(name: str, revision: str | None) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json", revision=revision)
+    return isinstance(found, str)
+
+
+def resolve_model(name: str, revision: str | None = None, device: str = "auto",
+                  dtype: str | None = None) -> ModelSpec:
+    """A :class:`ModelSpec` the actors can load, or :class:`ModelUnavailable`."""
+    device_arg = None if device == "auto" else device
+    if os.path.isdir(name):
+        return ModelSpec(name, revision, device_arg, dtype)
+    if name.startswith((".", "/")) or name.count("/") != 1:
+        raise ModelUnavailable(f"model folder {name!r} does not exist")
+    if not _hub_offline():
+        from huggingface_hub import HfApi
+
+        try:
+            info = HfApi().model_info(name, revision=revision, timeout=HUB_PROBE_TIMEOUT_S)
+            return ModelSpec(name, info.sha or revision, device_arg, dtype)
+        except Exception:  # no network, unknown repo, gated: fall back to the cache
+            pass
+    if _cached(name, revision):
+        return ModelSpec(name, revision, device_arg, dtype)
+    raise ModelUnavailable(f"model {name!r} cannot be fetched from the Hugging Face hub "
+                           "(unreachable or offline) and is not in the local cache")

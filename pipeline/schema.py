@@ -1,0 +1,53 @@
+"""Arrow schemas of the stages and of the written Parquet (the output contract in design.md)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# The contract: these names and types, in this order, first.
+OUTPUT_FIELDS = [
+    pa.field("id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("duration_s", pa.float64()),
+    pa.field("text", pa.string()),
+    pa.field("draft_text", pa.string()),
+    pa.field("token_ids", pa.list_(pa.int32())),
+    pa.field("confidence", pa.float32()),
+    pa.field("reference", pa.string()),
+    pa.field("wer_errors", pa.int32()),
+    pa.field("wer_words", pa.int32()),
+    pa.field("error", pa.string()),
+    pa.field("model", pa.string()),
+]
+# Extra columns: whether the model was skipped for silence, and where each stage ran.
+EXTRA_FIELDS = [
+    pa.field("silent", pa.bool_()),
+    pa.field("decode_node", pa.string()),
+    pa.field("infer_node", pa.string()),
+]
+AUDIO_FIELD = pa.field("audio", pa.binary())
+
+DECODED_FIELDS = [
+    pa.field("id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("reference", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("duration_s", pa.float64()),
+    pa.field("features", pa.binary()),     # float32 [num_frames, 160], C order
+    pa.field("num_frames", pa.int32()),
+    pa.field("silent", pa.bool_()),
+    pa.field("decode_node", pa.string()),
+]
+
+
+def output_schema(with_audio: bool = False) -> pa.Schema:
+    return pa.schema(OUTPUT_FIELDS + EXTRA_FIELDS + ([AUDIO_FIELD] if with_audio else []))
+
+
+def decoded_schema(with_audio: bool = False) -> pa.Schema:
+    return pa.schema(DECODED_FIELDS + ([AUDIO_FIELD] if with_audio else []))
+
+
+def rows_to_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) as a table of exactly ``schema`` (missing keys are null)."""
+    return pa.Table.from_pylist(rows, schema=schema)

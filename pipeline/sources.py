@@ -1,0 +1,157 @@
+"""Listing inputs once: detect each input's format and build the utterance index (no audio read).
+
+Formats: a folder/prefix of audio files, JSONL/CSV manifests, Parquet shards in the Hugging Face
+datasets layout, WebDataset tar shards. Each ``--input`` may be a folder/prefix, a single file or a
+glob (``s3://bkt/shards/train-*.tar``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from pipeline.config import ConfigError, SourceColumns
+from pipeline.formats import FORMAT_EXTENSIONS, MANIFEST_EXTENSIONS, extension
+from pipeline.ids import relative_id
+from pipeline.items import file_item, mark_duplicates
+from pipeline.shards import index_parquet_shards, index_tar_shards
+from pipeline.storage import Storage, join_uri, parent_uri, to_uri
+
+MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One input resolved: its format, root (for relative ids) and the files it covers, sorted."""
+
+    input: str
+    format: str
+    root: str                 # filesystem path the ids are relative to
+    paths: tuple[str, ...]    # filesystem paths
+    files: tuple[str, ...]    # the same as URIs
+
+
+def detect_format(files: list[str], is_single_file: bool) -> str:
+    """The format implied by file extensions. A folder: tar > parquet > audio (manifests in a folder
+    need ``--format manifest``); a single file: by its extension."""
+    exts = {extension(f) for f in files}
+    if is_single_file and exts & MANIFEST_EXTENSIONS:
+        return "manifest"
+    for fmt in ("webdataset", "parquet", "audio"):
+        if exts & FORMAT_EXTENSIONS[fmt]:
+            return fmt
+    raise ConfigError(
+        f"cannot tell the format of the input from its files ({', '.join(sorted(exts)) or 'none'}); "
+        "pass --format audio|manifest|parquet|webdataset")
+
+
+def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
+    """List ``uri`` once (recursively) and keep the files of its format."""
+    fs, path = storage.filesystem(uri)
+    if any(ch in path for ch in "*?["):
+        found = sorted(fs.glob(path))
+        root = path.split("*", 1)[0].rsplit("/", 1)[0]
+        single = False
+    elif fs.isfile(path):
+        found, root, single = [path], path.rsplit("/", 1)[0], True
+    elif fs.isdir(path):
+        found, root, single = sorted(fs.find(path)), path.rstrip("/"), False
+    else:
+        raise ConfigError(f"--input {uri!r} does not exist (or is not readable)")
+    found = [f for f in found if not f.endswith("/")]
+    chosen = detect_format(found, single) if fmt == "auto" else fmt
+    keep = [f for f in found if extension(f) in FORMAT_EXTENSIONS[chosen]]
+    if not keep:
+        raise ConfigError(f"--input {uri!r} holds no {chosen} files "
+                          f"(extensions {', '.join(sorted(FORMAT_EXTENSIONS[chosen]))})")
+    return Listing(input=uri, format=chosen, root=root, paths=tuple(keep),
+                   files=tuple(to_uri(fs, f) for f in keep))
+
+
+def index_audio_files(listing: Listing) -> list[dict]:
+    return [file_item(relative_id(listing.root, path), uri)
+            for path, uri in zip(listing.paths, listing.files)]
+
+
+def read_manifest_rows(text: str, ext: str) -> list[dict]:
+    """Rows of a JSONL (one object a line) or CSV/TSV manifest."""
+    if ext in ("jsonl", "json"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"manifest line {number} is not JSON: {e}") from e
+        return rows
+    return list(csv.DictReader(io.StringIO(text), delimiter="\t" if ext == "tsv" else ","))
+
+
+def pick_audio_column(row: dict, columns: SourceColumns, manifest: str) -> str:
+    if columns.audio is not None:
+        if columns.audio not in row:
+            raise ConfigError(f"manifest {manifest} has no column {columns.audio!r} "
+                              f"(columns: {', '.join(row)}); fix --audio-column")
+        return columns.audio
+    for name in MANIFEST_AUDIO_COLUMNS:
+        if name in row:
+            return name
+    raise ConfigError(f"manifest {manifest} has none of the audio columns "
+                      f"{', '.join(MANIFEST_AUDIO_COLUMNS)}; pass --audio-column")
+
+
+def _text_or_none(value) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def manifest_items(rows: list[dict], manifest_uri: str, columns: SourceColumns) -> list[dict]:
+    """Index items of one manifest; relative audio paths resolve against the manifest's folder."""
+    if not rows:
+        return []
+    audio_col = pick_audio_column(rows[0], columns, manifest_uri)
+    folder = parent_uri(manifest_uri)
+    folder_path = folder.split("://", 1)[-1]
+    items = []
+    for number, row in enumerate(rows, 1):
+        rel = row.get(audio_col)
+        uid = _text_or_none(row.get(columns.id))
+        if not rel:
+            items.append(file_item(uid or f"{manifest_uri}:{number}", manifest_uri,
+                                   error=f"manifest row {number} has no {audio_col!r}"))
+            continue
+        uri = join_uri(folder, str(rel))
+        if uid is None:
+            uid = relative_id(folder_path, uri.split("://", 1)[-1])
+        items.append(file_item(uid, uri, reference=_text_or_none(row.get(columns.text))))
+    return items
+
+
+def index_manifests(listing: Listing, storage: Storage, columns: SourceColumns) -> list[dict]:
+    items = []
+    for uri in listing.files:
+        fs, path = storage.filesystem(uri)
+        try:
+            text = fs.cat_file(path).decode("utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read manifest {uri}: {e}") from e
+        items.extend(manifest_items(read_manifest_rows(text, extension(uri)), uri, columns))
+    return items
+
+
+def build_index(inputs: tuple[str, ...], fmt: str, storage: Storage,
+                columns: SourceColumns) -> tuple[list[dict], list[Listing]]:
+    """All utterances of all inputs, in input order, duplicates marked."""
+    items: list[dict] = []
+    listings = [list_input(uri, fmt, storage) for uri in inputs]
+    for listing in listings:
+        if listing.format == "audio":
+            items.extend(index_audio_files(listing))
+        elif listing.format == "manifest":
+            items.extend(index_manifests(listing, storage, columns))
+        elif listing.format == "parquet":
+            items.extend(index_parquet_shards(listing.files, storage, columns))
+        else:
+            items.extend(index_tar_shards(listing.files, storage, columns))
+    return mark_duplicates(items), listings

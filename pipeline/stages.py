@@ -1,0 +1,81 @@
+"""The CPU stages as batch functions (``pyarrow.Table`` in, ``pyarrow.Table`` out).
+
+``decode_batch``: index items → fetched bytes → 16 kHz waveform → log-mel features, one row per
+item; a bad file becomes a row with ``error`` set. ``score_batch``: word errors per row.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.decode import (
+    SAMPLE_RATE, BadAudio, DecodeSettings, check_duration, decode, features_for,
+    header_duration, is_silent,
+)
+from pipeline.fetch import fetch_audio
+from pipeline.schema import decoded_schema, output_schema, rows_to_table
+from pipeline.scoring import make_normalizer, score_row
+from pipeline.storage import Storage
+
+
+def current_node_id() -> str | None:
+    """The Ray node this code runs on (``None`` outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
+def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
+               settings: DecodeSettings, log_mel) -> dict:
+    """One decoded row: features, or ``silent``, or ``error`` with the reason."""
+    row = {"id": item["id"], "source": item["source"], "reference": item.get("reference"),
+           "error": item.get("error") or fetch_error, "duration_s": None, "features": None,
+           "num_frames": 0, "silent": False}
+    if row["error"]:
+        return row
+    try:
+        row["duration_s"] = header_duration(data)
+        check_duration(row["duration_s"], settings)
+        waveform = decode(data)
+        row["duration_s"] = waveform.size / SAMPLE_RATE
+        if is_silent(waveform, settings.silence_dbfs):
+            row["silent"] = True
+            return row
+        features = np.ascontiguousarray(features_for(waveform, log_mel), dtype=np.float32)
+        row["features"], row["num_frames"] = features.tobytes(), int(features.shape[0])
+    except BadAudio as e:
+        row["error"] = str(e)
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the job
+        row["error"] = f"decode failed: {type(e).__name__}: {e}"
+    return row
+
+
+def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
+                 with_audio: bool) -> pa.Table:
+    from model import log_mel
+
+    items = batch.to_pylist()
+    fetched = fetch_audio(items, storage)
+    node = current_node_id()
+    rows = []
+    for item, (data, fetch_error) in zip(items, fetched):
+        row = decode_row(item, data, fetch_error, settings, log_mel)
+        row["decode_node"] = node
+        if with_audio:
+            row["audio"] = data
+        rows.append(row)
+    return rows_to_table(rows, decoded_schema(with_audio))
+
+
+@functools.lru_cache(maxsize=4)
+def _normalizer(name: str):
+    return make_normalizer(name)
+
+
+def score_batch(batch: pa.Table, *, normalizer: str, with_audio: bool) -> pa.Table:
+    normalize = _normalizer(normalizer)
+    rows = [score_row(row, normalize) for row in batch.to_pylist()]
+    return rows_to_table(rows, output_schema(with_audio))

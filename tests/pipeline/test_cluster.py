@@ -1,0 +1,135 @@
+"""A real two-node Ray cluster on this machine: a head (CPUs only) and a node advertising one
+(fake) GPU. The job runs as a separate driver, as users run it: ``python -m jobs.transcribe`` with
+``RAY_ADDRESS`` set, and through ``ray job submit``. Both ``ray start`` processes are ours and are
+ended by pid (never ``ray stop``, which would end every Ray process on the machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL, free_port, stop_process
+from tests.pipeline.conftest import MANIFEST, read_output, read_summary
+
+NODES_SCRIPT = """
+import json, ray
+ray.init(address="{address}", log_to_driver=False)
+print(json.dumps([[n["NodeID"], n["Resources"].get("GPU", 0)] for n in ray.nodes() if n["Alive"]]))
+"""
+
+
+def cluster_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def alive_nodes(address: str) -> list[tuple[str, float]]:
+    proc = subprocess.run([sys.executable, "-c", NODES_SCRIPT.format(address=address)],
+                          env=cluster_env(), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        return []
+    return [tuple(n) for n in json.loads(proc.stdout.strip().splitlines()[-1])]
+
+
+def agent_ports() -> list[str]:
+    """Explicit free ports for a node's agents: the defaults clash with any other Ray on the
+    machine (such as the test session's own local instance)."""
+    return [f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
+
+
+def ray_start(args: list[str], log_path: str) -> subprocess.Popen:
+    with open(log_path, "wb") as log:
+        # No graceful drain on SIGTERM: nothing here needs it and it would add 30 s per node.
+        env = cluster_env(RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
+        return subprocess.Popen([shutil.which("ray"), "start", "--block", *args], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """(GCS address, dashboard URL, GPU node id) of a head + fake-GPU-node cluster."""
+    temp = tempfile.mkdtemp(prefix="rayc", dir="/tmp")   # short: Unix socket paths are limited
+    port, dash = free_port(), free_port()
+    head = ray_start(["--head", f"--port={port}", "--num-cpus=3", "--num-gpus=0",
+                      "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                      f"--dashboard-port={dash}", f"--temp-dir={temp}",
+                      f"--ray-client-server-port={free_port()}",
+                      "--object-store-memory=200000000", *agent_ports()], f"{temp}/head.log")
+    address = f"127.0.0.1:{port}"
+    worker = None
+    try:
+        worker = ray_start([f"--address={address}", "--num-cpus=2", "--num-gpus=1",
+                            "--object-store-memory=200000000", *agent_ports()],
+                           f"{temp}/worker.log")
+        deadline, nodes = time.monotonic() + 120, []
+        while time.monotonic() < deadline and len(nodes) < 2:
+            time.sleep(2)
+            nodes = alive_nodes(address)
+        if len(nodes) < 2:
+            pytest.fail(f"cluster did not come up: {nodes}; logs in {temp}")
+        [gpu_node] = [node for node, gpus in nodes if gpus >= 1]
+        yield address, f"http://127.0.0.1:{dash}", gpu_node
+    finally:
+        for proc in (worker, head):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (worker, head):
+            if proc is not None:
+                stop_process(proc, grace_s=60.0)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_inference_on_the_gpu_node_decoding_elsewhere(cluster, tmp_path, direct):
+    address, _, gpu_node = cluster
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.transcribe", "--input", str(TINY_AUDIO), "--output", str(out),
+         "--model", str(TINY_MODEL)],
+        cwd=REPO, env=cluster_env(RAY_ADDRESS=address), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 GPU and 1 CPU each" in proc.stdout
+    rows = read_output(out)
+    assert len(rows) == 6
+    assert {r["infer_node"] for r in rows} == {gpu_node}
+    assert gpu_node not in {r["decode_node"] for r in rows}
+    assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
+
+
+def submit(dashboard: str, entrypoint: list[str], attempts: int = 10) -> subprocess.CompletedProcess:
+    """``ray job submit``, retried while the head's job agent is still starting."""
+    for _ in range(attempts):
+        proc = subprocess.run(
+            [shutil.which("ray"), "job", "submit", "--address", dashboard, "--working-dir", ".",
+             "--", *entrypoint], cwd=REPO, env=cluster_env(), capture_output=True, text=True,
+            timeout=400)
+        if "No available agent to submit job" not in proc.stderr:
+            return proc
+        time.sleep(3)
+    return proc
+
+
+def test_ray_job_submit(cluster, tmp_path, direct, references):
+    _, dashboard, _ = cluster
+    out = tmp_path / "submitted"
+    proc = submit(dashboard, ["python", "-m", "jobs.transcribe",
+                              "--input", str(MANIFEST.relative_to(REPO)), "--output", str(out),
+                              "--model", str(TINY_MODEL.relative_to(REPO))])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "transcription summary" in proc.stdout
+    rows = read_output(out)
+    assert [r["id"] for r in rows] == sorted(direct)
+    assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
+    assert all(r["reference"] == references[r["id"]] for r in rows)
+    assert read_summary(out)["model"] == "tests/fixtures/granite-nar-tiny"
