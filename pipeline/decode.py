@@ -47,9 +47,6 @@ def check_duration(seconds: float, settings: DecodeSettings) -> None:
     if seconds > settings.max_duration_s:
         raise BadAudio(f"too long: {seconds:.1f} s > --max-duration-seconds "
                        f"{settings.max_duration_s:g}")
-    if seconds > settings.max_segment_s:
-        raise BadAudio(f"longer than --max-segment-seconds {settings.max_segment_s:g} "
-                       f"({seconds:.1f} s); segmentation of long inputs is not implemented yet")
 
 
 def decode(data: bytes) -> np.ndarray:

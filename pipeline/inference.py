@@ -13,6 +13,7 @@ import pyarrow as pa
 from pipeline.model_ref import ModelSpec
 from pipeline.packing import plan_packs, restore_order
 from pipeline.schema import output_schema, rows_to_table
+from pipeline.segment import joint_confidence, join_texts
 from pipeline.stages import current_node_id
 
 FEATURE_DIM = 160
@@ -24,11 +25,25 @@ def features_of(row: dict) -> np.ndarray:
     return flat.reshape(row["num_frames"], FEATURE_DIM).copy()  # writable, as torch expects
 
 
-def result_columns(result) -> dict:
-    """Output columns of one ``Transcription``."""
-    return {"text": result.text, "draft_text": result.draft_text,
-            "token_ids": [int(t) for t in result.token_ids],
-            "confidence": float(result.confidence)}
+def split_segments(features: np.ndarray, segment_frames: list[int] | None) -> list[np.ndarray]:
+    """A row's features cut back into its segments (one piece when it was not segmented)."""
+    if not segment_frames:
+        return [features]
+    bounds = np.cumsum(segment_frames)[:-1]
+    return np.split(features, bounds)
+
+
+def result_columns(results: list) -> dict:
+    """Output columns of one input from the ``Transcription`` of each of its segments, in order."""
+    if len(results) == 1:
+        r = results[0]
+        return {"text": r.text, "draft_text": r.draft_text, "token_ids": [int(t) for t in r.token_ids],
+                "confidence": float(r.confidence)}
+    positions = [2 * len(r.token_ids) + 1 for r in results]  # editor positions of each segment's last pass
+    return {"text": join_texts([r.text for r in results]),
+            "draft_text": join_texts([r.draft_text for r in results]),
+            "token_ids": [int(t) for r in results for t in r.token_ids],
+            "confidence": joint_confidence([r.confidence for r in results], positions)}
 
 
 SILENT_COLUMNS = {"text": "", "draft_text": "", "token_ids": [], "confidence": None}
@@ -75,14 +90,22 @@ class Transcriber:
         rows = batch.drop_columns(["features"]).to_pylist()
         todo = [i for i, r in enumerate(rows) if not r["error"] and not r["silent"]]
         frames = batch.column("features").to_pylist() if todo else []
-        features = [features_of({"features": frames[i], "num_frames": rows[i]["num_frames"]})
-                    for i in todo]
-        results = dict(zip(todo, self._transcribe(features) if todo else []))
+        # Every segment of every input goes into the same packs; results are regrouped per input.
+        pieces, owners = [], []
+        for i in todo:
+            whole = features_of({"features": frames[i], "num_frames": rows[i]["num_frames"]})
+            for piece in split_segments(whole, rows[i].get("segment_frames")):
+                pieces.append(piece)
+                owners.append(i)
+        results: dict[int, list] = {}
+        for i, result in zip(owners, self._transcribe(pieces) if pieces else []):
+            results.setdefault(i, []).append(result)
         out = []
         for i, row in enumerate(rows):
             result = results.get(i)
-            if isinstance(result, str):
-                row["error"] = result
+            failed = [r for r in result or [] if isinstance(r, str)]
+            if failed:
+                row["error"] = failed[0]
             if row["error"]:
                 row.update(ERROR_COLUMNS)
             elif row["silent"]:

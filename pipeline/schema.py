@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+# Where each segment of the input lies (one entry for inputs that fit in one segment).
+SEGMENTS_FIELD = pa.field("segments", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])))
+
 # The contract: these names and types, in this order, first.
 OUTPUT_FIELDS = [
     pa.field("id", pa.string()),
@@ -24,6 +27,7 @@ EXTRA_FIELDS = [
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
     pa.field("infer_node", pa.string()),
+    SEGMENTS_FIELD,
 ]
 AUDIO_FIELD = pa.field("audio", pa.binary())
 
@@ -35,6 +39,8 @@ DECODED_FIELDS = [
     pa.field("duration_s", pa.float64()),
     pa.field("features", pa.binary()),     # float32 [num_frames, 160], C order
     pa.field("num_frames", pa.int32()),
+    pa.field("segment_frames", pa.list_(pa.int32())),  # frames of each segment, in order (sum = num_frames)
+    SEGMENTS_FIELD,
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
 ]

@@ -17,6 +17,7 @@ from pipeline.decode import (
 )
 from pipeline.fetch import fetch_audio
 from pipeline.schema import decoded_schema, output_schema, rows_to_table
+from pipeline.segment import plan_segments, segment_times
 from pipeline.scoring import make_normalizer, score_row
 from pipeline.storage import Storage
 
@@ -30,7 +31,11 @@ def current_node_id() -> str | None:
 
 def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
                settings: DecodeSettings, log_mel) -> dict:
-    """One decoded row: features, or ``silent``, or ``error`` with the reason."""
+    """One decoded row: features, or ``silent``, or ``error`` with the reason.
+
+    Inputs longer than ``max_segment_s`` are cut at quiet points; the features of the segments are
+    stored end to end with their frame counts in ``segment_frames``.
+    """
     row = {"id": item["id"], "source": item["source"], "reference": item.get("reference"),
            "error": item.get("error") or fetch_error, "duration_s": None, "features": None,
            "num_frames": 0, "silent": False}
@@ -44,8 +49,12 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
         if is_silent(waveform, settings.silence_dbfs):
             row["silent"] = True
             return row
-        features = np.ascontiguousarray(features_for(waveform, log_mel), dtype=np.float32)
+        segments = plan_segments(waveform, settings.max_segment_s)
+        parts = [features_for(waveform[start:end], log_mel) for start, end in segments]
+        features = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
         row["features"], row["num_frames"] = features.tobytes(), int(features.shape[0])
+        row["segment_frames"] = [int(p.shape[0]) for p in parts]
+        row["segments"] = segment_times(segments)
     except BadAudio as e:
         row["error"] = str(e)
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the job

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pytest
 
 from pipeline import TranscribeConfig, run_transcribe
 from tests.conftest import TINY_AUDIO, TINY_MODEL
@@ -58,18 +59,22 @@ def test_every_input_gives_one_row_and_bad_ones_say_why(ray_session, tmp_path, d
     [silent] = by_id.pop("silent")
     assert (silent["error"], silent["text"], silent["token_ids"], silent["silent"]) == \
         (None, "", [], True)
+    [long] = by_id.pop("segment_long")  # 25 s over a 20 s segment limit: two segments, one row
+    assert long["error"] is None and long["token_ids"] is not None
+    assert len(long["segments"]) == 2 and long["segments"][0]["start_s"] == 0.0
+    assert long["segments"][0]["end_s"] == long["segments"][1]["start_s"]
+    assert long["segments"][1]["end_s"] == pytest.approx(25.0)
     errors = {uid: rows_[0]["error"] for uid, rows_ in by_id.items()}
     assert errors["corrupt"].startswith("undecodable audio")
     assert errors["empty"] == "empty file (0 bytes)"
     assert errors["truncated"].startswith("undecodable audio") or \
         errors["truncated"].startswith("truncated audio")
     assert errors["notaudio"].startswith("undecodable audio")
-    assert errors["segment_long"].startswith("longer than --max-segment-seconds 20")
     assert errors["too_long"].startswith("too long: 45.0 s > --max-duration-seconds 30")
     assert errors["tiny"].startswith("too short")
     for uid, (row,) in by_id.items():
         assert row["text"] is None and row["draft_text"] is None and row["confidence"] is None
-    assert (summary["rows"], summary["errors"]) == (11, 8)
+    assert (summary["rows"], summary["errors"]) == (11, 7)
 
 
 def test_resume_adds_only_missing_ids(ray_session, tmp_path, direct):
