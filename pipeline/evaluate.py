@@ -25,7 +25,7 @@ from .output import read_columns
 from .scoring import make_normalizer, word_errors
 from .storage import Storage
 
-RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error"]
+RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error", "features_seconds", "infer_seconds"]
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 
 
@@ -156,6 +156,14 @@ def score_rows(rows: list[dict], normalizer: str) -> dict:
     }
 
 
+def model_time(rows: list[dict]) -> dict:
+    """Leaderboard-style model time: decode + features + inference + text decoding, summed over rows."""
+    ok = [r for r in rows if not r["error"]]
+    seconds = sum((r.get("features_seconds") or 0.0) + (r.get("infer_seconds") or 0.0) for r in ok)
+    audio = sum(r["duration_s"] or 0.0 for r in ok)
+    return {"model_seconds": seconds, "rtfx_model": audio / seconds if seconds > 0 else None}
+
+
 def dataset_config(base: TranscribeConfig, spec: DatasetSpec, output: str) -> TranscribeConfig:
     columns = SourceColumns(audio=spec.audio_column, text=spec.text_column, id=spec.id_column)
     return replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=columns)
@@ -178,19 +186,23 @@ def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, 
         summary = run_transcribe(dataset_config(base, spec, out), spec_model, echo=echo)
         wall = time.monotonic() - t0
         rows = read_columns(storage, out, RESULT_COLUMNS).to_pylist()
+        timing = model_time(rows)
         if spec.parent_column:
             rows = join_chunks(rows, read_chunk_index(storage, spec))
         score = score_rows(rows, base.normalizer)
+        score.update(timing)
         score.update(wall_seconds=wall, rtfx=score["audio_seconds"] / wall if wall > 0 else None,
                      rtfx_inferred=summary.get("rtfx"), model=summary.get("model"))
         datasets[spec.name] = score
     wall = time.monotonic() - started
+    model_seconds = sum(d["model_seconds"] for d in datasets.values())
     wers = [d["wer"] for d in datasets.values() if d["wer"] is not None]
     audio = sum(d["audio_seconds"] for d in datasets.values())
     report = {
         "datasets": datasets,
         "mean_wer": sum(wers) / len(wers) if wers else None,
         "audio_seconds": audio, "wall_seconds": wall, "rtfx": audio / wall if wall > 0 else None,
+        "model_seconds": model_seconds, "rtfx_model": audio / model_seconds if model_seconds > 0 else None,
         "normalizer": base.normalizer, "model": spec_model.name_or_path,
         "settings": base.settings(),
     }

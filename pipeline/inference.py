@@ -7,6 +7,8 @@ Error rows and silent rows pass through without touching the model.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -67,18 +69,28 @@ class Transcriber:
         self.max_frames_per_pack = max_frames_per_pack
         self.schema = output_schema(with_audio)
         self.node = current_node_id()
+        self._warm_up()
 
-    def _transcribe(self, features: list[np.ndarray]) -> list:
-        """Results per utterance (a ``Transcription`` or the error text), in input order."""
+    def _warm_up(self) -> None:
+        """One small forward so that the first real batch is not charged for lazy initialisation."""
+        rng = np.random.default_rng(0)
+        self.model.transcribe([np.ascontiguousarray(rng.standard_normal((100, FEATURE_DIM)), dtype=np.float32)])
+
+    def _transcribe(self, features: list[np.ndarray]) -> tuple[list, list[float]]:
+        """Results per utterance (a ``Transcription`` or the error text) and seconds spent on each
+        (its frame share of its pack's time), in input order."""
         packs = plan_packs([f.shape[0] for f in features], self.max_frames_per_pack)
-        per_pack = []
+        per_pack, seconds = [], []
         for pack in packs:
             batch = [features[i] for i in pack]
+            started = time.perf_counter()
             try:
                 per_pack.append(self.model.transcribe(batch, editing_steps=self.editing_steps))
             except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
                 per_pack.append([self._transcribe_one(f) for f in batch])
-        return restore_order(packs, per_pack)
+            elapsed, frames = time.perf_counter() - started, sum(f.shape[0] for f in batch)
+            seconds.append([elapsed * f.shape[0] / frames for f in batch])
+        return restore_order(packs, per_pack), restore_order(packs, seconds)
 
     def _transcribe_one(self, features: np.ndarray):
         try:
@@ -98,8 +110,11 @@ class Transcriber:
                 pieces.append(piece)
                 owners.append(i)
         results: dict[int, list] = {}
-        for i, result in zip(owners, self._transcribe(pieces) if pieces else []):
+        spent: dict[int, float] = {}
+        outcomes, seconds = self._transcribe(pieces) if pieces else ([], [])
+        for i, result, sec in zip(owners, outcomes, seconds):
             results.setdefault(i, []).append(result)
+            spent[i] = spent.get(i, 0.0) + sec
         out = []
         for i, row in enumerate(rows):
             result = results.get(i)
@@ -112,6 +127,6 @@ class Transcriber:
                 row.update(SILENT_COLUMNS)
             else:
                 row.update(result_columns(result))
-            row.update(model=self.model_name, infer_node=self.node)
+            row.update(model=self.model_name, infer_node=self.node, infer_seconds=spent.get(i))
             out.append(row)
         return rows_to_table(out, self.schema)

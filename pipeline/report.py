@@ -25,17 +25,17 @@ def markdown(report: dict) -> str:
         "",
         f"Model: `{report['model']}` · normaliser: `{report['normalizer']}` · "
         f"audio {report['audio_seconds'] / 3600:.3f} h in {report['wall_seconds']:.1f} s "
-        f"(job RTFx {_num(report['rtfx'])})",
+        f"(job RTFx {_num(report['rtfx'])}, model-time RTFx {_num(report['rtfx_model'])})",
         "",
-        "| dataset | utterances | hours | WER % | RTFx | scored | empty refs | failed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| dataset | utterances | hours | WER % | RTFx | RTFx (model) | scored | empty refs | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, d in report["datasets"].items():
         lines.append(
             f"| {name} | {d['utterances']} | {d['audio_seconds'] / 3600:.3f} | {_pct(d['wer'])} | "
-            f"{_num(d['rtfx'])} | {d['scored']} | {d['empty_references']} | {d['failed']} |"
+            f"{_num(d['rtfx'])} | {_num(d['rtfx_model'])} | {d['scored']} | {d['empty_references']} | {d['failed']} |"
         )
-    lines.append(f"| **mean** | | | **{_pct(report['mean_wer'])}** | | | | |")
+    lines.append(f"| **mean** | | | **{_pct(report['mean_wer'])}** | | | | | |")
     lines += ["", f"![WER and RTFx per dataset]({CHART_NAME})", ""]
     return "\n".join(lines)
 

@@ -28,6 +28,10 @@ EXTRA_FIELDS = [
     pa.field("decode_node", pa.string()),
     pa.field("infer_node", pa.string()),
     SEGMENTS_FIELD,
+    # Model time the leaderboard way: decode + features on the CPU, and this row's share of its packs'
+    # inference + text decoding (the actors warm up before their first batch).
+    pa.field("features_seconds", pa.float64()),
+    pa.field("infer_seconds", pa.float64()),
 ]
 AUDIO_FIELD = pa.field("audio", pa.binary())
 
@@ -43,6 +47,7 @@ DECODED_FIELDS = [
     SEGMENTS_FIELD,
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
+    pa.field("features_seconds", pa.float64()),
 ]
 
 

@@ -7,6 +7,7 @@ item; a bad file becomes a row with ``error`` set. ``score_batch``: word errors 
 from __future__ import annotations
 
 import functools
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -71,7 +72,9 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
     node = current_node_id()
     rows = []
     for item, (data, fetch_error) in zip(items, fetched):
+        started = time.perf_counter()
         row = decode_row(item, data, fetch_error, settings, log_mel)
+        row["features_seconds"] = time.perf_counter() - started
         row["decode_node"] = node
         if with_audio:
             row["audio"] = data

@@ -111,6 +111,10 @@ def test_evaluate_job_report_matches_parquet(tmp_path):
     parents = join_chunks(list(by_id.values()), {r["id"]: (r["parent_id"], r["chunk_index"]) for r in chunked})
     assert chunked_report["wer"] == pytest.approx(score_rows(parents, "english")["wer"])
     assert report["mean_wer"] == pytest.approx((plain["wer"] + chunked_report["wer"]) / 2)
+    timed = [r["features_seconds"] + r["infer_seconds"] for r in rows]
+    assert all(t > 0 for t in timed)
+    assert plain["rtfx_model"] == pytest.approx(sum(r["duration_s"] for r in rows) / sum(timed))
+    assert plain["rtfx_model"] > plain["rtfx"] > 0  # model time excludes Ray start-up and scheduling
     md = (out / "report.md").read_text()
     assert "| plain | 6 |" in md and "| chunked | 2 |" in md and "report.png" in md
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
