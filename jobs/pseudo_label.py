@@ -14,9 +14,11 @@ import argparse
 import posixpath
 import sys
 
-from jobs._common import add_cluster_args, add_model_args, add_storage_args, fail, with_test_model
-from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, ConfigError, SourceColumns, \
-    TranscribeConfig
+from dataclasses import replace
+
+from jobs import transcribe
+from jobs._common import fail, with_test_model
+from pipeline.config import ConfigError
 from pipeline.model_ref import ModelUnavailable, resolve_model
 
 MODULE = "jobs.pseudo_label"
@@ -25,28 +27,15 @@ ROW_COLUMNS = ["id", "source", "duration_s", "text", "draft_text", "token_ids", 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    p.add_argument("--input", action="append", required=True, metavar="URI", help="as for jobs.transcribe")
-    p.add_argument("--output", required=True, metavar="URI")
-    p.add_argument("--format", choices=FORMATS, default="auto")
-    p.add_argument("--audio-column", default=None)
-    p.add_argument("--id-column", default="id")
-    p.add_argument("--existing-text-column", default="text",
-                   help="column of an existing (noisy) transcript, compared with --max-wer (default: text)")
-    f = p.add_argument_group("filters")
+    """The transcribe flags (inputs, model, cluster, storage, audio limits) plus the label filters."""
+    p = transcribe.build_parser()
+    p.prog, p.description = f"python -m {MODULE}", __doc__.split("\n")[0]
+    f = p.add_argument_group("filters (--text-column names an existing, noisy transcript for --max-wer)")
     f.add_argument("--min-confidence", type=float, default=None)
     f.add_argument("--max-draft-disagreement", type=float, default=None)
     f.add_argument("--min-duration", type=float, default=None, help="seconds")
     f.add_argument("--max-duration", type=float, default=None, help="seconds")
-    f.add_argument("--max-wer", type=float, default=None, help="against --existing-text-column, when present")
-    add_model_args(p)
-    add_cluster_args(p)
-    p.add_argument("--normalizer", choices=NORMALIZERS, default="english")
-    p.add_argument("--max-segment-seconds", type=float, default=40.0)
-    add_storage_args(p)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--with-audio", action="store_true", help="carry audio bytes into the kept HF-layout Parquet")
+    f.add_argument("--max-wer", type=float, default=None, help="against --text-column, where the source has it")
     return p
 
 
@@ -66,15 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
         filters = Filters(args.min_confidence, args.max_draft_disagreement, args.min_duration, args.max_duration,
                           args.max_wer)
-        config = TranscribeConfig(
-            inputs=tuple(args.input), output=posixpath.join(out, "transcripts"), format=args.format,
-            model=args.model, revision=args.revision, editing_steps=args.editing_steps, device=args.device,
-            dtype=args.dtype, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
-            cpus_per_actor=args.cpus_per_actor,
-            max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
-            max_segment_seconds=args.max_segment_seconds, normalizer=args.normalizer,
-            s3_endpoint=args.s3_endpoint, resume=args.resume, overwrite=args.overwrite, with_audio=args.with_audio,
-            columns=SourceColumns(audio=args.audio_column, text=args.existing_text_column, id=args.id_column))
+        config = replace(transcribe.config_from_args(args), output=posixpath.join(out, "transcripts"))
         spec = resolve_model(config.model, config.revision, config.device, config.dtype)
     except ConfigError as e:
         return fail(str(e))
