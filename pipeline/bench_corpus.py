@@ -114,3 +114,40 @@ def write_checkpoint(model, folder: Path) -> Path:
     tok.pre_tokenizer = WhitespaceSplit()
     tok.save(str(folder / "tokenizer.json"))
     return folder
+
+
+def calibrate_drafts(model, features: list, tokens_per_second: float = 3.5) -> float:
+    """Raise the BPE head's blank bias until the drafts of ``features`` hold about ``tokens_per_second``
+    tokens per second of audio, as real speech does (~3.5 BPE tokens/s).
+
+    A random head almost never picks the blank, and the pooled states share one dominant direction
+    that makes it pick the same token everywhere; so that direction is projected out of the head
+    (diverse tokens) and the blank bias is raised (realistic length). Returns the bias added.
+    Deterministic for given weights and features.
+    """
+    import torch
+
+    enc = model.encode(features)
+    head = model.model.out_bpe
+    blank = model.config.blank_token_id
+    seconds = sum(f.shape[0] for f in features) * 0.02
+    with torch.inference_mode():
+        direction = enc.encoder.pooled.float().mean(0)
+        direction = direction / direction.norm()
+        weight = head.weight.float()
+        head.weight.copy_(weight - (weight @ direction)[:, None] * direction[None, :])
+        logits = torch.nn.functional.linear(enc.encoder.pooled, head.weight, head.bias).float()
+        blank_logit = logits[:, blank].clone()
+        logits[:, blank] = float("-inf")
+        best, tokens = logits.max(-1)
+        margin = best - blank_logit
+        shift = 0.0
+        for blank_fraction in torch.linspace(0.95, 0.0, 39).tolist():
+            shift = float(torch.quantile(margin, blank_fraction)) + 1e-3
+            seq = torch.where(margin < shift, torch.full_like(tokens, blank), tokens)
+            new = torch.ones_like(seq, dtype=torch.bool)
+            new[1:] = seq[1:] != seq[:-1]
+            if int((new & (seq != blank)).sum()) >= tokens_per_second * seconds:
+                break
+        head.bias[blank] += shift
+    return shift

@@ -17,7 +17,7 @@ from model.ctc import ctc_collapse
 from model.nar import Encoded
 from model.packing import ceil_div
 
-from .bench_corpus import SAMPLE_RATE, corpus_durations, corpus_waveforms, size_config
+from .bench_corpus import SAMPLE_RATE, calibrate_drafts, corpus_durations, corpus_waveforms, size_config
 from .bench_cost import packed_waste, padded_waste
 from .packing import plan_packs
 
@@ -132,6 +132,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     echo(f"corpus: {cfg.count} utterances, {audio_s:.0f} s of audio (seed {cfg.seed}); model size {cfg.size} "
          f"on {model.device} {str(model.dtype).removeprefix('torch.')}, {threads} threads")
     feats = [log_mel(w) for w in waves]
+    calibrate_drafts(model, feats[:8])
     result = {
         "size": cfg.size, "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
         "threads": threads,
