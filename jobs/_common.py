@@ -7,8 +7,17 @@ import shlex
 import sys
 
 from pipeline.config import DEFAULT_MODEL, DEVICES, DTYPES, ConfigError, parse_actors
+from pipeline.storage import redact_env_credentials
 
 TEST_CHECKPOINT = "tests/fixtures/granite-nar-tiny"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one line (the problem, and where to look), not the
+    whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -63,5 +72,25 @@ def with_test_model(argv: list[str], module: str) -> str:
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``message`` as one ``error:`` line on stderr (credentials blanked) and return ``code``."""
+    first = redact_env_credentials(str(message)).strip().splitlines() or ["unknown error"]
+    print(f"error: {first[0]}", file=sys.stderr)
     return code
+
+
+def user_error(exc: BaseException) -> BaseException | None:
+    """The error a user can act on behind ``exc`` (Ray wraps what its workers raise): a setting,
+    the model checkpoint, or storage that stayed unreachable; ``None`` for anything else (a bug:
+    let its traceback show)."""
+    from model import ConfigError as ModelConfigError
+    from model import ModelNotFoundError, WeightError
+    from pipeline.retry import StorageUnavailable, find_cause
+
+    return find_cause(exc, (ConfigError, StorageUnavailable, ModelConfigError, WeightError,
+                            ModelNotFoundError))
+
+
+def message_of(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (Ray appends advice and tracebacks below it)."""
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]

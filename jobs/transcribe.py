@@ -3,7 +3,9 @@
     python -m jobs.transcribe --input s3://bkt/corpus/ --output s3://bkt/out/run1
     ray job submit --working-dir . -- python -m jobs.transcribe --input … --output …
 
-Exits non-zero only when the job itself fails; bad files become rows with ``error`` set.
+Exits non-zero only when the job itself fails; bad files become rows with ``error`` set. A
+mistake the user can fix (a missing input, an unwritable output, a folder that is no checkpoint,
+storage that stayed unreachable) is one ``error:`` line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ import argparse
 import sys
 
 from jobs._common import (
-    add_cluster_args, add_model_args, add_storage_args, fail, with_test_model,
+    OneLineParser, add_cluster_args, add_model_args, add_storage_args, fail, message_of,
+    user_error, with_test_model,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, ConfigError, \
     SourceColumns, TranscribeConfig
+from pipeline.checkpoint import check_local_checkpoint
 from pipeline.model_ref import ModelUnavailable, resolve_model
 
 MODULE = "jobs.transcribe"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     parser.add_argument("--input", action="append", required=True, metavar="URI",
                         help="folder/prefix of audio, manifest (.jsonl/.csv), Parquet or tar "
                              "shards; local, s3:// or any fsspec URI; repeatable")
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
+        check_local_checkpoint(config.model)
         spec = resolve_model(config.model, config.revision, config.device, config.dtype)
     except ConfigError as e:
         return fail(str(e))
@@ -80,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run_transcribe(config, spec)
-    except ConfigError as e:
-        return fail(str(e))
+    except Exception as e:
+        known = user_error(e)
+        if known is None:
+            raise
+        return fail(message_of(known), code=2 if isinstance(known, ConfigError) else 1)
     return 0
 
 

@@ -17,6 +17,12 @@ SAMPLE_RATE = 16_000
 MIN_SAMPLES = 400  # one 25 ms analysis window
 
 
+# Non-finite samples (NaN or ±inf, which a float WAV can hold) would make every log-mel frame NaN.
+# They are an error, not zeroed: the file is broken, and a transcript of a patched signal would look valid.
+NON_FINITE_ERROR = ("non-finite samples (NaN or inf) in the decoded audio; the file is corrupt: "
+                    "re-encode it from a clean source")
+
+
 class BadAudio(Exception):
     """The input cannot be transcribed; ``str(exc)`` is the reason recorded on its row."""
 
@@ -59,6 +65,8 @@ def decode(data: bytes) -> np.ndarray:
         raise BadAudio(f"undecodable audio: {e}") from e
     if len(samples) < expected:
         raise BadAudio(f"truncated audio: decoded {len(samples)} of {expected} samples")
+    if not np.isfinite(samples).all():
+        raise BadAudio(NON_FINITE_ERROR)
     mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if rate != SAMPLE_RATE:
         mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32, copy=False)

@@ -1,20 +1,46 @@
 """Fetching the compressed audio bytes of index items, a batch at a time, on a worker.
 
 Whole files and byte ranges go through fsspec's concurrent ``cat``/``cat_ranges``; Parquet rows
-are read one needed row group (audio column only) at a time.
+are read one needed row group (audio column only) at a time. Transient failures (storage down or
+overloaded) are retried with a bounded backoff and then stop the job with
+:class:`~pipeline.retry.StorageUnavailable` (``--resume`` finishes it); only permanent ones (a
+missing file) become error rows, so an outage never turns good inputs into error rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Callable
 
 import pyarrow.parquet as pq
 
+from pipeline.retry import is_transient, retry_call
 from pipeline.storage import Storage
 
 
 def _read_error(source: str, exc: BaseException) -> str:
     return f"cannot read {source}: {type(exc).__name__}: {exc}"
+
+
+def fetch_with_retry(fetch: Callable[[list[int]], list], count: int, *, what: str,
+                     storage: Storage) -> list:
+    """``fetch(indices)`` → one value or exception per index; indices whose exception is transient
+    are fetched again (only those) until the retry budget is spent."""
+    values: dict[int, object] = {}
+    pending = list(range(count))
+
+    def attempt() -> None:
+        nonlocal pending
+        got = fetch(pending)
+        failed = [(i, v) for i, v in zip(pending, got)
+                  if isinstance(v, BaseException) and is_transient(v)]
+        values.update((i, v) for i, v in zip(pending, got))
+        pending = [i for i, _ in failed]
+        if failed:
+            raise failed[0][1]
+
+    retry_call(attempt, what=what, budget_s=storage.retry_seconds, redact=storage.redact)
+    return [values[i] for i in range(count)]
 
 
 def _audio_bytes(value) -> bytes | None:
@@ -24,45 +50,60 @@ def _audio_bytes(value) -> bytes | None:
     return bytes(value) if value is not None else None
 
 
-def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sources) -> None:
+def _cat_whole(fs, paths: list[str]) -> list:
+    got = fs.cat(paths, on_error="return")
+    return [got.get(p, FileNotFoundError(p)) for p in paths]
+
+
+def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sources,
+                 storage: Storage) -> None:
     """Whole files (offset -1) with ``fs.cat``, ranges with ``fs.cat_ranges``."""
     whole = [(i, p) for i, p, off, _ in requests if off < 0]
     ranged = [(i, p, off, n) for i, p, off, n in requests if off >= 0]
     if whole:
-        got = fs.cat([p for _, p in whole], on_error="return")
-        for i, p in whole:
-            value = got.get(p, FileNotFoundError(p))
-            out[i] = (None, _read_error(sources[i], value)) if isinstance(value, BaseException) \
-                else (value, None)
+        got = fetch_with_retry(lambda idx: _cat_whole(fs, [whole[j][1] for j in idx]), len(whole),
+                               what=f"reading {sources[whole[0][0]]} and others", storage=storage)
+        for (i, _), value in zip(whole, got):
+            out[i] = (None, storage.redact(_read_error(sources[i], value))) \
+                if isinstance(value, BaseException) else (value, None)
     if ranged:
-        got = fs.cat_ranges([p for _, p, _, _ in ranged], [o for _, _, o, _ in ranged],
-                            [o + n for _, _, o, n in ranged], on_error="return")
+        got = fetch_with_retry(
+            lambda idx: fs.cat_ranges([ranged[j][1] for j in idx], [ranged[j][2] for j in idx],
+                                      [ranged[j][2] + ranged[j][3] for j in idx], on_error="return"),
+            len(ranged), what=f"reading {sources[ranged[0][0]]} and others", storage=storage)
         for (i, _, _, n), value in zip(ranged, got):
             if isinstance(value, BaseException):
-                out[i] = (None, _read_error(sources[i], value))
+                out[i] = (None, storage.redact(_read_error(sources[i], value)))
             elif len(value) != n:
                 out[i] = (None, f"cannot read {sources[i]}: truncated ({len(value)} of {n} bytes)")
             else:
                 out[i] = (value, None)
 
 
+def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
+                       sources) -> None:
+    with fs.open(path, "rb") as f:
+        shard = pq.ParquetFile(f)
+        by_group: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+        for i, group, in_group, column in rows:
+            by_group[(group, column)].append((i, in_group))
+        for (group, column), wanted in sorted(by_group.items()):
+            cells = shard.read_row_group(group, columns=[column]).column(0)
+            for i, in_group in wanted:
+                data = _audio_bytes(cells[in_group].as_py())
+                out[i] = (data, None) if data else (None, f"no audio bytes in {sources[i]}")
+
+
 def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
-                        sources) -> None:
+                        sources, storage: Storage) -> None:
     """``rows``: (output index, row group, row in group, audio column) of one shard."""
     try:
-        with fs.open(path, "rb") as f:
-            shard = pq.ParquetFile(f)
-            by_group: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-            for i, group, in_group, column in rows:
-                by_group[(group, column)].append((i, in_group))
-            for (group, column), wanted in sorted(by_group.items()):
-                cells = shard.read_row_group(group, columns=[column]).column(0)
-                for i, in_group in wanted:
-                    data = _audio_bytes(cells[in_group].as_py())
-                    out[i] = (data, None) if data else (None, f"no audio bytes in {sources[i]}")
+        retry_call(lambda: _read_parquet_rows(fs, path, rows, out, sources),
+                   what=f"reading {sources[rows[0][0]]}", budget_s=storage.retry_seconds,
+                   redact=storage.redact)
     except (OSError, ValueError) as e:
         for i, *_ in rows:
-            out[i] = (None, _read_error(sources[i], e))
+            out[i] = (None, storage.redact(_read_error(sources[i], e)))
 
 
 def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None, str | None]]:
@@ -84,8 +125,8 @@ def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None,
         else:
             files[type(fs).__name__].append((fs, (i, path, item["offset"], item["length"])))
     for group in files.values():
-        _fetch_files(group[0][0], [request for _, request in group], out, sources)
+        _fetch_files(group[0][0], [request for _, request in group], out, sources, storage)
     for uri, rows in shards.items():
         fs, path = systems[uri]
-        _fetch_parquet_rows(fs, path, rows, out, sources)
+        _fetch_parquet_rows(fs, path, rows, out, sources, storage)
     return out

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from pipeline.faults import on_batch
 from pipeline.model_ref import ModelSpec
 from pipeline.packing import plan_packs, restore_order
 from pipeline.schema import output_schema, rows_to_table
@@ -69,6 +70,7 @@ class Transcriber:
         self.max_frames_per_pack = max_frames_per_pack
         self.schema = output_schema(with_audio)
         self.node = current_node_id()
+        self.batches_done = 0   # for the test-only fault switch (pipeline/faults.py)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -99,6 +101,8 @@ class Transcriber:
             return f"inference failed: {type(e).__name__}: {e}"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        on_batch(self.batches_done)
+        self.batches_done += 1
         rows = batch.drop_columns(["features"]).to_pylist()
         todo = [i for i, r in enumerate(rows) if not r["error"] and not r["silent"]]
         frames = batch.column("features").to_pylist() if todo else []

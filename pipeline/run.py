@@ -1,16 +1,28 @@
 """The transcription job: index → decode+features (CPU tasks) → packed inference (actor pool) →
-score → Parquet, then ``_summary.json`` written by the driver once every data file is complete."""
+score → Parquet, then ``_summary.json`` written by the driver once every data file is complete.
+
+Faults: a dead inference actor is restarted and its lost batch retried (bounded, see
+``ACTOR_MAX_RESTARTS``); storage I/O is retried with a bounded backoff (``pipeline/retry.py``,
+Ray's writer for the Parquet files); if the job still fails, what was written stays and
+``--resume`` adds the rest.
+"""
 
 from __future__ import annotations
 
 import time
+import warnings
 
-from pipeline.config import ActorResources, TranscribeConfig, resolve_resources
+from pipeline.checkpoint import check_local_checkpoint
+from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
 from pipeline.decode import DecodeSettings
+from pipeline.faults import fault_env
 from pipeline.inference import Transcriber
 from pipeline.items import items_table
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.output import existing_ids, prepare_output, read_columns, write_summary
+from pipeline.retry import (
+    StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
+)
 from pipeline.sources import build_index
 from pipeline.stages import decode_batch, score_batch
 from pipeline.storage import Storage
@@ -19,6 +31,16 @@ from pipeline.summary import SUMMARY_COLUMNS, format_summary, summarize
 DECODE_BATCH_ROWS = 16     # one decode task's share of the index
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
 DECODE_TASK_MEMORY = 512 * 1024**2
+WRITE_TASK_CPUS = 0.25
+# A crashed actor (OOM, preempted node, driver bug) is restarted and its in-flight batch retried;
+# bounded, so that an input that kills every actor fails the job instead of looping forever.
+ACTOR_MAX_RESTARTS = 8
+ACTOR_MAX_TASK_RETRIES = 4
+# Storage errors Ray's Parquet writer retries with its own backoff (10 attempts, up to 32 s
+# apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers.
+RETRIED_WRITE_ERRORS = ("AWS Error NETWORK_CONNECTION", "Could not connect",
+                        r"HTTP status 50[0234]", "AWS Error SERVICE_UNAVAILABLE",
+                        "AWS Error INTERNAL_FAILURE")
 
 
 def ensure_ray() -> None:
@@ -46,18 +68,72 @@ def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
         decode_batch, batch_format="pyarrow", batch_size=DECODE_BATCH_ROWS, num_cpus=1,
         memory=DECODE_TASK_MEMORY,
         fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio})
-    inferred = decoded.map_batches(
-        Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
-        compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
-                                           max_size=resources.max_actors),
-        num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
-        fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
-                               "max_frames_per_pack": config.max_frames_per_pack,
-                               "num_threads": max(1, int(resources.num_cpus)),
-                               "with_audio": config.with_audio})
+    with warnings.catch_warnings():
+        # Ray 2.60 has no named map_batches parameter for actor restarts yet; the generic remote
+        # arguments it takes them through warn that they will become named ones.
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        inferred = decoded.map_batches(
+            Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
+            compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
+                                               max_size=resources.max_actors),
+            num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
+            runtime_env=actor_runtime_env(),
+            max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_MAX_TASK_RETRIES,
+            fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
+                                   "max_frames_per_pack": config.max_frames_per_pack,
+                                   "num_threads": max(1, int(resources.num_cpus)),
+                                   "with_audio": config.with_audio})
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=0.5,
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
+
+
+def actor_runtime_env() -> dict | None:
+    """A Ray ``runtime_env`` that forwards the test-only fault switches (``pipeline/faults.py``)
+    to the inference actors, wherever they run; ``None`` when none is set."""
+    env = fault_env()
+    return {"env_vars": env} if env else None
+
+
+def configure_ray_data() -> None:
+    """Ray Data settings of this driver, set before any dataset is built (datasets capture them):
+    more storage errors retried by the writer, and worker errors raised as themselves (so that a
+    :class:`StorageUnavailable` reaches the driver as such)."""
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    context.retried_io_errors = list(dict.fromkeys([*context.retried_io_errors,
+                                                    *RETRIED_WRITE_ERRORS]))
+    context.raise_original_map_exception = True
+
+
+def write_dataset(dataset, storage: Storage, output: str) -> None:
+    """Ray's Parquet writer (one file per block, retried on storage errors); a storage outage
+    longer than the retry budget surfaces as :class:`StorageUnavailable` with a clear message."""
+    arrow_fs, path = storage.arrow_filesystem(output)
+    # Ray checks the output on the driver before writing, without retries: make it reachable first.
+    retry_call(lambda: arrow_fs.get_file_info(path), what=f"checking {output}",
+               budget_s=storage.retry_seconds, redact=storage.redact)
+    try:
+        # Small CPU share: the writer must not wait behind the decoders for a free CPU, or
+        # results reach storage in one burst at the end and a crash loses them all.
+        dataset.write_parquet(path, filesystem=arrow_fs,
+                              ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
+    except Exception as e:
+        raise storage_failure(e, storage) or e
+
+
+def storage_failure(exc: BaseException, storage: Storage) -> StorageUnavailable | None:
+    """The :class:`StorageUnavailable` behind a failed Ray execution, if storage was the cause."""
+    cause = find_cause(exc, (StorageUnavailable,))
+    if cause is not None:
+        # Ray appends its own retry advice on further lines: keep ours, the first.
+        return StorageUnavailable(storage.redact(str(cause).strip().splitlines()[0]))
+    io_error = find_cause(exc, (OSError,))
+    if io_error is not None and is_transient(io_error):
+        return StorageUnavailable(storage.redact(unavailable_message(
+            "writing results", storage.retry_seconds, io_error)))
+    return None
 
 
 def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
@@ -67,9 +143,13 @@ def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
 
     started = time.monotonic()
     storage = Storage.from_env(config.s3_endpoint)
+    check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
-    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     items, listings = build_index(config.inputs, config.format, storage, config.columns)
+    if not items:
+        raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
+                          "manifest or shards); point --input at the audio to transcribe")
+    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     done = existing_ids(storage, config.output) if config.resume else set()
     todo = [item for item in items if item["id"] not in done]
     formats = ", ".join(sorted({listing.format for listing in listings}))
@@ -77,13 +157,13 @@ def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
          f"{len(todo)} to transcribe, {len(items) - len(todo)} already in the output")
 
     ensure_ray()
+    configure_ray_data()
     resources = resolve_resources(config, ray.cluster_resources())
     if todo:
         echo(f"inference: {resources.min_actors}-{resources.max_actors} actor(s), "
              f"{resources.num_gpus:g} GPU and {resources.num_cpus:g} CPU each")
-        dataset = build_dataset(todo, config, spec, storage, resources)
-        arrow_fs, path = storage.arrow_filesystem(config.output)
-        dataset.write_parquet(path, filesystem=arrow_fs)
+        write_dataset(build_dataset(todo, config, spec, storage, resources), storage,
+                      config.output)
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
     summary = summarize(table, new_ids={item["id"] for item in todo},

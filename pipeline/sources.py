@@ -17,6 +17,7 @@ from pipeline.formats import FORMAT_EXTENSIONS, MANIFEST_EXTENSIONS, extension
 from pipeline.ids import relative_id
 from pipeline.items import file_item, mark_duplicates
 from pipeline.shards import index_parquet_shards, index_tar_shards
+from pipeline.retry import retry_call
 from pipeline.storage import Storage, join_uri, parent_uri, to_uri
 
 MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path")
@@ -47,20 +48,35 @@ def detect_format(files: list[str], is_single_file: bool) -> str:
         "pass --format audio|manifest|parquet|webdataset")
 
 
+def _find(fs, path: str) -> tuple[list[str], str, bool] | None:
+    """(files, root, is single file) of ``path`` in ``fs``; ``None`` if it does not exist."""
+    if any(ch in path for ch in "*?["):
+        return sorted(fs.glob(path)), path.split("*", 1)[0].rsplit("/", 1)[0], False
+    if fs.isfile(path):
+        return [path], path.rsplit("/", 1)[0], True
+    if fs.isdir(path):
+        return sorted(fs.find(path)), path.rstrip("/"), False
+    return None
+
+
 def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
     """List ``uri`` once (recursively) and keep the files of its format."""
     fs, path = storage.filesystem(uri)
-    if any(ch in path for ch in "*?["):
-        found = sorted(fs.glob(path))
-        root = path.split("*", 1)[0].rsplit("/", 1)[0]
-        single = False
-    elif fs.isfile(path):
-        found, root, single = [path], path.rsplit("/", 1)[0], True
-    elif fs.isdir(path):
-        found, root, single = sorted(fs.find(path)), path.rstrip("/"), False
-    else:
-        raise ConfigError(f"--input {uri!r} does not exist (or is not readable)")
+    try:
+        listed = retry_call(lambda: _find(fs, path), what=f"listing {uri}",
+                            budget_s=storage.retry_seconds, redact=storage.redact)
+    except OSError as e:
+        raise ConfigError(storage.redact(
+            f"--input {uri!r} cannot be listed ({type(e).__name__}: {e}); check the path, "
+            "--s3-endpoint and the AWS credentials")) from e
+    if listed is None:
+        raise ConfigError(f"--input {uri!r} does not exist (or is not readable); check the path "
+                          "(for s3:// also --s3-endpoint and the AWS credentials)")
+    found, root, single = listed
     found = [f for f in found if not f.endswith("/")]
+    if not found:
+        raise ConfigError(f"--input {uri!r} is empty (no files); point --input at a folder of "
+                          "audio files, a manifest, or Parquet/tar shards")
     chosen = detect_format(found, single) if fmt == "auto" else fmt
     keep = [f for f in found if extension(f) in FORMAT_EXTENSIONS[chosen]]
     if not keep:
@@ -133,9 +149,11 @@ def index_manifests(listing: Listing, storage: Storage, columns: SourceColumns) 
     for uri in listing.files:
         fs, path = storage.filesystem(uri)
         try:
-            text = fs.cat_file(path).decode("utf-8")
-        except OSError as e:
-            raise ConfigError(f"cannot read manifest {uri}: {e}") from e
+            text = retry_call(lambda: fs.cat_file(path), what=f"reading {uri}",
+                              budget_s=storage.retry_seconds, redact=storage.redact).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(storage.redact(f"cannot read manifest {uri}: {e}; check that it "
+                                             "is a UTF-8 JSONL/CSV file you can read")) from e
         items.extend(manifest_items(read_manifest_rows(text, extension(uri)), uri, columns))
     return items
 

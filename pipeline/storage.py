@@ -2,7 +2,9 @@
 
 A :class:`Storage` is built once on the driver (it reads the S3 endpoint and credentials from the
 flags and the standard AWS environment variables) and shipped to Ray workers with the stages, so a
-worker on another node does not need the driver's environment.
+worker on another node does not need the driver's environment. Credentials are never part of its
+``repr``, and :meth:`Storage.redact` blanks them out of any message before it is shown or stored.
+Local Parquet output goes through an atomic filesystem (temporary name, then rename).
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from dataclasses import dataclass, field
 import fsspec
 import fsspec.implementations.local
 
+from pipeline.config import ConfigError
+from pipeline.retry import DEFAULT_RETRY_SECONDS
+
 S3_ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+CREDENTIAL_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+RETRY_SECONDS_ENV_VAR = "NLE_IO_RETRY_SECONDS"
+# The S3 clients' own quick retries, kept short: the bounded backoff of pipeline/retry.py (budget
+# ``retry_seconds``) is what rides out an outage, so one failing call must fail fast.
+S3_ATTEMPTS_PER_REQUEST = 3
+S3FS_CLIENT_OPTIONS = {"config_kwargs": {
+    "connect_timeout": 10, "retries": {"max_attempts": S3_ATTEMPTS_PER_REQUEST, "mode": "standard"}}}
+REDACTED = "***"
 
 
 def is_remote(uri: str) -> bool:
@@ -65,6 +78,8 @@ class Storage:
     s3_secret: str | None = field(default=None, repr=False)
     s3_token: str | None = field(default=None, repr=False)
     s3_region: str | None = None
+    # backoff budget for transient I/O failures, in seconds
+    retry_seconds: float = field(default=DEFAULT_RETRY_SECONDS, repr=False)
 
     @classmethod
     def from_env(cls, s3_endpoint: str | None = None, environ=None) -> "Storage":
@@ -76,7 +91,15 @@ class Storage:
             s3_secret=env.get("AWS_SECRET_ACCESS_KEY"),
             s3_token=env.get("AWS_SESSION_TOKEN"),
             s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            retry_seconds=retry_seconds_from(env),
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the credentials (key id, secret, session token) replaced by ``***``."""
+        for value in (self.s3_secret, self.s3_token, self.s3_key):
+            if value:
+                text = text.replace(value, REDACTED)
+        return text
 
     def fsspec_options(self, protocol: str) -> dict:
         if protocol not in ("s3", "s3a"):
@@ -98,7 +121,10 @@ class Storage:
         protocol = protocol_of(uri)
         if protocol == "file":
             return fsspec.filesystem("file"), os.path.abspath(uri)
-        fs, path = fsspec.core.url_to_fs(uri, **self.fsspec_options(protocol))
+        options = self.fsspec_options(protocol)
+        if protocol in ("s3", "s3a"):
+            options = {**S3FS_CLIENT_OPTIONS, **options}
+        fs, path = fsspec.core.url_to_fs(uri, **options)
         return fs, path
 
     def arrow_filesystem(self, uri: str):
@@ -108,9 +134,13 @@ class Storage:
         uri = strip_file_scheme(uri)
         protocol = protocol_of(uri)
         if protocol == "file":
-            return pafs.LocalFileSystem(), os.path.abspath(uri)
+            from pipeline.atomic_fs import atomic_local_filesystem
+
+            return atomic_local_filesystem(), os.path.abspath(uri)
         if protocol in ("s3", "s3a"):
-            kwargs: dict = {"region": self.s3_region or "us-east-1"}
+            kwargs: dict = {"region": self.s3_region or "us-east-1",
+                            "retry_strategy": pafs.AwsStandardS3RetryStrategy(
+                                max_attempts=S3_ATTEMPTS_PER_REQUEST)}
             if self.s3_endpoint:
                 scheme, _, host = self.s3_endpoint.partition("://")
                 kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
@@ -120,3 +150,26 @@ class Storage:
             return pafs.S3FileSystem(**kwargs), uri.split("://", 1)[1].rstrip("/")
         fs, path = self.filesystem(uri)
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+def redact_env_credentials(text: str, environ=None) -> str:
+    """``text`` with the values of the AWS credential variables replaced by ``***``."""
+    env = os.environ if environ is None else environ
+    for name in CREDENTIAL_ENV_VARS:
+        if env.get(name):
+            text = text.replace(env[name], REDACTED)
+    return text
+
+
+def retry_seconds_from(env) -> float:
+    """The I/O retry budget from ``$NLE_IO_RETRY_SECONDS`` (default 120 s)."""
+    text = env.get(RETRY_SECONDS_ENV_VAR)
+    if not text:
+        return DEFAULT_RETRY_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigError(f"${RETRY_SECONDS_ENV_VAR} must be a number of seconds >= 0, got {text!r}")
+    return value

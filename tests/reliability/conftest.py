@@ -1,0 +1,103 @@
+"""Helpers for the fault-injection tests: corpora of copies, the CLI in a subprocess, a private
+SeaweedFS that a test may stop and start, processes ended by their pid only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL, WeedServer
+from tests.pipeline.conftest import direct  # noqa: F401 - the fixture, shared
+
+# Recognisable fake credentials: the secrets test searches every output for them.
+FAKE_KEY, FAKE_SECRET = "AKIDNLEFAKE7Q2W9", "SECRETxyz123nle456FAKE"
+JOB = [sys.executable, "-m", "jobs.transcribe"]
+
+
+def copy_corpus(folder, copies: int) -> dict[str, str]:
+    """``copies`` × the tiny checkpoint's clips under ``folder``; id → the clip's own id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    origin = {}
+    clips = sorted(TINY_AUDIO.glob("*.flac"))
+    for n in range(copies):
+        for clip in clips:
+            uid = f"c{n:03d}_{clip.stem}"
+            shutil.copy(clip, folder / f"{uid}.flac")
+            origin[uid] = clip.stem
+    return origin
+
+
+def visible_files(output) -> list:
+    """Data files a Parquet reader would pick up (no ``_``/``.`` names)."""
+    return sorted(p for p in output.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def id_counts(output) -> Counter:
+    return Counter(i for f in visible_files(output) for i in pq.read_table(f, columns=["id"])
+                   .column("id").to_pylist())
+
+
+def rows_by_id(output) -> dict[str, dict]:
+    rows = [r for f in visible_files(output) for r in pq.read_table(f).to_pylist()]
+    return {r["id"]: r for r in rows}
+
+
+def job_env(**extra: str) -> dict[str, str]:
+    """The environment of a job subprocess: its own Ray (no address), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*JOB, *args], cwd=REPO, env=job_env(**env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Non-zero exit, no traceback, one ``error:`` line on stderr containing every needle."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """A short private Ray temp dir for a job subprocess (its logs can be searched; the socket
+    paths stay short)."""
+    path = tempfile.mkdtemp(prefix="nr", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def private_s3(tmp_path_factory):
+    """A SeaweedFS of the reliability tests' own, with the fake credentials; a test may stop it
+    and must start it again."""
+    weed = WeedServer(tmp_path_factory.mktemp("weed-private"), FAKE_KEY, FAKE_SECRET)
+    weed.start()
+    yield weed
+    weed.stop()
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch, private_s3):
+    """The driver's AWS environment pointing at the private server (restored afterwards)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+    return private_s3
+
+
+MODEL = str(TINY_MODEL)
