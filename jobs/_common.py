@@ -94,3 +94,35 @@ def message_of(exc: BaseException) -> str:
     """The first line of ``exc``'s message (Ray appends advice and tracebacks below it)."""
     text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     return (text.strip().splitlines() or [type(exc).__name__])[0]
+
+
+def resolve_job_model(config):
+    """The checkpoint every actor will load, checked on the driver before Ray starts."""
+    from pipeline.checkpoint import check_local_checkpoint
+    from pipeline.model_ref import resolve_model
+
+    check_local_checkpoint(config.model)
+    return resolve_model(config.model, config.revision, config.device, config.dtype)
+
+
+def run_job(body, argv: list[str], module: str) -> int:
+    """Run a job's ``body()``; what a user can fix becomes one ``error:`` line and an exit code.
+
+    A model that is neither local, reachable nor cached gives the line with the same command on the
+    random test checkpoint (exit 1); setting mistakes exit 2; storage and model failures exit 1;
+    anything else is a bug and keeps its traceback.
+    """
+    from pipeline.model_ref import ModelUnavailable
+
+    try:
+        body()
+    except ModelUnavailable as e:
+        print(f"{e}; to try the job with the random test checkpoint (nonsense text): "
+              f"{with_test_model(argv, module)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - sorted into user mistakes and bugs below
+        known = user_error(e)
+        if known is None:
+            raise
+        return fail(message_of(known), code=2 if isinstance(known, ConfigError) else 1)
+    return 0

@@ -17,9 +17,8 @@ import sys
 from dataclasses import replace
 
 from jobs import transcribe
-from jobs._common import fail, with_test_model
+from jobs._common import resolve_job_model, run_job
 from pipeline.config import ConfigError
-from pipeline.model_ref import ModelUnavailable, resolve_model
 
 MODULE = "jobs.pseudo_label"
 ROW_COLUMNS = ["id", "source", "duration_s", "text", "draft_text", "token_ids", "confidence", "reference", "error",
@@ -40,33 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    return run_job(lambda: pseudo_label(args), argv, MODULE)
+
+
+def pseudo_label(args: argparse.Namespace) -> None:
     from pipeline.output import read_columns
     from pipeline.pseudo import Filters, counts, score_and_filter, write_outputs
     from pipeline.run import run_transcribe
     from pipeline.storage import Storage
 
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
     out = args.output.rstrip("/")
-    try:
-        for name in ("min_confidence", "max_draft_disagreement", "max_wer"):
-            value = getattr(args, name)
-            if value is not None and not 0 <= value <= 10:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
-        filters = Filters(args.min_confidence, args.max_draft_disagreement, args.min_duration, args.max_duration,
-                          args.max_wer)
-        config = replace(transcribe.config_from_args(args), output=posixpath.join(out, "transcripts"))
-        spec = resolve_model(config.model, config.revision, config.device, config.dtype)
-    except ConfigError as e:
-        return fail(str(e))
-    except ModelUnavailable as e:
-        print(f"{e}; to try the job with the random test checkpoint (nonsense text): "
-              f"{with_test_model(argv, MODULE)}", file=sys.stderr)
-        return 1
-    try:
-        run_transcribe(config, spec)
-    except ConfigError as e:
-        return fail(str(e))
+    for name in ("min_confidence", "max_draft_disagreement", "max_wer"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+    filters = Filters(args.min_confidence, args.max_draft_disagreement, args.min_duration, args.max_duration,
+                      args.max_wer)
+    config = replace(transcribe.config_from_args(args), output=posixpath.join(out, "transcripts"))
+    spec = resolve_job_model(config)
+    run_transcribe(config, spec)
     storage = Storage.from_env(args.s3_endpoint)
     columns = ROW_COLUMNS + (["audio"] if args.with_audio else [])
     rows = score_and_filter(read_columns(storage, config.output, columns).to_pylist(), filters, args.normalizer)
@@ -76,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\npseudo-labels: kept {summary['kept']} of {summary['rows']} "
           f"({summary['kept_audio_seconds']:.1f} s of audio); rejected by rule: {summary['rejected_by'] or 'none'}")
     print(f"kept set: {out}/kept/ (HF audio Parquet), {out}/kept_manifest.jsonl (NeMo); scored: {out}/scored/")
-    return 0
 
 
 if __name__ == "__main__":

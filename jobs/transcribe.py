@@ -14,13 +14,10 @@ import argparse
 import sys
 
 from jobs._common import (
-    OneLineParser, add_cluster_args, add_model_args, add_storage_args, fail, message_of,
-    user_error, with_test_model,
+    OneLineParser, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
 )
-from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, ConfigError, \
-    SourceColumns, TranscribeConfig
-from pipeline.checkpoint import check_local_checkpoint
-from pipeline.model_ref import ModelUnavailable, resolve_model
+from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, SourceColumns, \
+    TranscribeConfig
 
 MODULE = "jobs.transcribe"
 
@@ -71,26 +68,14 @@ def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-        check_local_checkpoint(config.model)
-        spec = resolve_model(config.model, config.revision, config.device, config.dtype)
-    except ConfigError as e:
-        return fail(str(e))
-    except ModelUnavailable as e:
-        print(f"{e}; to try the pipeline with the random test checkpoint (nonsense text): "
-              f"{with_test_model(argv, MODULE)}", file=sys.stderr)
-        return 1
-    from pipeline.run import run_transcribe
 
-    try:
-        run_transcribe(config, spec)
-    except Exception as e:
-        known = user_error(e)
-        if known is None:
-            raise
-        return fail(message_of(known), code=2 if isinstance(known, ConfigError) else 1)
-    return 0
+    def body() -> None:
+        from pipeline.run import run_transcribe
+
+        config = config_from_args(args)
+        run_transcribe(config, resolve_job_model(config))
+
+    return run_job(body, argv, MODULE)
 
 
 if __name__ == "__main__":

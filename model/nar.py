@@ -88,6 +88,8 @@ class NarModel(nn.Module):
         return self.model.language_model.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
 
     def _as_tensor(self, feats) -> torch.Tensor:
+        if isinstance(feats, np.ndarray) and not feats.flags.writeable:
+            feats = feats.copy()  # e.g. np.frombuffer over Arrow bytes; torch wants writable memory
         t = torch.as_tensor(feats)
         if t.ndim != 2 or t.shape[1] != FEATURE_DIM or t.shape[0] < 1:
             raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(t.shape)}")

@@ -8,7 +8,6 @@ executed or unpickled: ``config.json`` is parsed as JSON and weight files are on
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pipeline.config import ConfigError

@@ -169,14 +169,14 @@ def dataset_config(base: TranscribeConfig, spec: DatasetSpec, output: str) -> Tr
     return replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=columns)
 
 
-def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, echo=print) -> dict:
+def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, model=None, echo=print) -> dict:
     """Transcribe every dataset to ``output/<name>/`` and write ``report.json``, ``report.md``, a chart."""
     from .model_ref import resolve_model
     from .report import write_reports
     from .run import run_transcribe
 
     storage = Storage.from_env(base.s3_endpoint)
-    spec_model = resolve_model(base.model, base.revision, base.device, base.dtype)
+    spec_model = model or resolve_model(base.model, base.revision, base.device, base.dtype)
     started = time.monotonic()
     datasets = {}
     for spec in specs:

@@ -12,7 +12,6 @@ import math
 import shutil
 
 import numpy as np
-import pytest
 import soundfile as sf
 import soxr
 
