@@ -42,6 +42,16 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
                        help="feature frames (50 per second) per padding-free forward")
 
 
+def add_audio_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("audio")
+    group.add_argument("--max-duration-seconds", type=float, default=3600.0,
+                       help="longer inputs become error rows, refused from the header (default: 3600)")
+    group.add_argument("--max-segment-seconds", type=float, default=40.0,
+                       help="longer inputs are cut at quiet points and joined back (default: 40)")
+    group.add_argument("--silence-dbfs", type=float, default=-60.0,
+                       help="quieter inputs get empty text without running the model (default: -60)")
+
+
 def add_storage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s3-endpoint", default=None,
                         help="S3-compatible endpoint URL (default: $AWS_ENDPOINT_URL_S3 or "

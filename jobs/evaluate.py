@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from jobs._common import (
-    OneLineParser, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
+    OneLineParser, add_audio_args, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, NORMALIZERS, ConfigError, TranscribeConfig
 
@@ -32,10 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text normalisation before WER (default: english, Whisper's)")
     add_model_args(parser)
     add_cluster_args(parser)
-    limits = parser.add_argument_group("audio")
-    limits.add_argument("--max-duration-seconds", type=float, default=3600.0)
-    limits.add_argument("--max-segment-seconds", type=float, default=40.0)
-    limits.add_argument("--silence-dbfs", type=float, default=-60.0)
+    add_audio_args(parser)
     add_storage_args(parser)
     parser.add_argument("--resume", action="store_true", help="add only ids not yet written")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results")

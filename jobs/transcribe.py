@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from jobs._common import (
-    OneLineParser, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
+    OneLineParser, add_audio_args, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, SourceColumns, \
     TranscribeConfig
@@ -36,10 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration-column", default="duration")
     add_model_args(parser)
     add_cluster_args(parser)
-    limits = parser.add_argument_group("audio")
-    limits.add_argument("--max-duration-seconds", type=float, default=3600.0)
-    limits.add_argument("--max-segment-seconds", type=float, default=40.0)
-    limits.add_argument("--silence-dbfs", type=float, default=-60.0)
+    add_audio_args(parser)
     parser.add_argument("--normalizer", choices=NORMALIZERS, default="english",
                         help="text normalisation before WER (default: english)")
     add_storage_args(parser)
