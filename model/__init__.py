@@ -5,13 +5,18 @@
     [result] = nar.transcribe([log_mel(waveform_16k)])
 """
 
-from .config import ConfigError, NarConfig
+from .config import ConfigError, EncoderConfig, NarConfig, ProjectorConfig, TextConfig
+from .ctc import ctc_collapse
 from .features import SAMPLE_RATE, log_mel, num_feature_frames
-from .loading import DEFAULT_MODEL, ModelNotFoundError, build_model, load_model, random_model
-from .nar import NarModel, Transcription
+from .loading import (
+    DEFAULT_MODEL, ModelNotFoundError, build_model, load_model, random_model, resolve_device, resolve_dtype,
+)
+from .nar import Encoded, NarModel, Transcription
+from .packing import ceil_div
 from .weights import WeightError
 
 __all__ = [
-    "DEFAULT_MODEL", "SAMPLE_RATE", "ConfigError", "ModelNotFoundError", "NarConfig", "NarModel",
-    "Transcription", "WeightError", "build_model", "load_model", "log_mel", "random_model", "num_feature_frames",
+    "DEFAULT_MODEL", "SAMPLE_RATE", "ConfigError", "Encoded", "EncoderConfig", "ModelNotFoundError", "NarConfig",
+    "NarModel", "ProjectorConfig", "TextConfig", "Transcription", "WeightError", "build_model", "ceil_div",
+    "ctc_collapse", "load_model", "log_mel", "num_feature_frames", "random_model", "resolve_device", "resolve_dtype",
 ]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import NarConfig
-from model.config import EncoderConfig, ProjectorConfig, TextConfig
+from model import EncoderConfig, NarConfig, ProjectorConfig, TextConfig
 
 SAMPLE_RATE = 16000
 SIZES = ("tiny", "small", "real")

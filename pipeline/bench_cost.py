@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model import NarConfig
-from model.packing import ceil_div
+from model import NarConfig, ceil_div
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model import log_mel, random_model
-from model.ctc import ctc_collapse
-from model.nar import Encoded
-from model.packing import ceil_div
+from model import Encoded, ceil_div, ctc_collapse, log_mel, random_model
 
 from .bench_corpus import SAMPLE_RATE, calibrate_drafts, corpus_durations, corpus_waveforms, size_config
 from .bench_cost import packed_waste, padded_waste
