@@ -13,10 +13,11 @@ from .loading import (
 )
 from .nar import Encoded, NarModel, Transcription
 from .packing import ceil_div
-from .weights import WeightError
+from .weights import WeightError, weight_files
 
 __all__ = [
     "DEFAULT_MODEL", "SAMPLE_RATE", "ConfigError", "Encoded", "EncoderConfig", "ModelNotFoundError", "NarConfig",
     "NarModel", "ProjectorConfig", "TextConfig", "Transcription", "WeightError", "build_model", "ceil_div",
     "ctc_collapse", "load_model", "log_mel", "num_feature_frames", "random_model", "resolve_device", "resolve_dtype",
+    "weight_files",
 ]

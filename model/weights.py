@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 # Applied in order; the first matching prefix wins (model-spec §5.2).
 ORIGINAL_TO_NATIVE: tuple[tuple[str, str], ...] = (

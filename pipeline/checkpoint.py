@@ -13,9 +13,6 @@ from pathlib import Path
 from pipeline.config import ConfigError
 
 CONFIG_FILE = "config.json"
-SAFETENSORS_SUFFIX = ".safetensors"
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 LAYOUT_HINT = "a checkpoint folder holds config.json and *.safetensors weights"
 
 
@@ -48,13 +45,10 @@ def _check_config(name: str, config_file: Path) -> None:
 
 
 def _check_weights(name: str, folder: Path) -> None:
-    names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    if any(n.endswith(SAFETENSORS_SUFFIX) for n in names) or SAFETENSORS_INDEX in names:
-        return
-    pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES)]
-    if pickles:
-        raise ConfigError(f"--model {name} holds only pickle weights ({', '.join(pickles)}), which "
-                          "can run code when loaded, so they are refused; convert the checkpoint "
-                          "to safetensors")
-    raise ConfigError(f"--model {name} has no *.safetensors weights; pass a checkpoint folder "
-                      f"({LAYOUT_HINT})")
+    """The loader's own listing of the weight files (safetensors only; pickle-only folders refused)."""
+    from model import WeightError, weight_files
+
+    try:
+        weight_files(folder)
+    except WeightError as e:
+        raise ConfigError(f"--model {name}: {str(e).splitlines()[0]}") from e
