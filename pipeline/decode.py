@@ -14,7 +14,6 @@ import soundfile as sf
 import soxr
 
 SAMPLE_RATE = 16_000
-MIN_SAMPLES = 400  # one 25 ms analysis window
 
 
 # Non-finite samples (NaN or ±inf, which a float WAV can hold) would make every log-mel frame NaN.
@@ -86,9 +85,7 @@ def is_silent(waveform: np.ndarray, silence_dbfs: float) -> bool:
 
 
 def features_for(waveform: np.ndarray, log_mel) -> np.ndarray:
-    """``log_mel`` of one utterance; too-short inputs become :class:`BadAudio`."""
-    if waveform.size < MIN_SAMPLES:
-        raise BadAudio(f"too short: {waveform.size} samples < {MIN_SAMPLES} (25 ms at 16 kHz)")
+    """``log_mel`` of one utterance; inputs it refuses (under one 25 ms window) become :class:`BadAudio`."""
     try:
         return log_mel(waveform)
     except ValueError as e:
