@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from model import resolve_device, resolve_dtype
-    from pipeline.benchmark import BenchmarkConfig, format_table, run_benchmark
+    from bench.core import BenchmarkConfig, format_table, run_benchmark
 
     if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2:
         print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2", file=sys.stderr)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from pipeline.evaluate import load_dataset_file, parse_dataset_arg, run_evaluate
+    from pipeline.evaluation.evaluate import load_dataset_file, parse_dataset_arg, run_evaluate
 
     specs = [parse_dataset_arg(d) for d in args.dataset]
     if args.datasets:

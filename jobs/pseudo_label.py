@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def pseudo_label(args: argparse.Namespace) -> None:
-    from pipeline.output import read_columns
-    from pipeline.pseudo import Filters, counts, score_and_filter, write_outputs
+    from pipeline.sinks.output import read_columns
+    from pipeline.pseudo_label.filters import Filters, counts, score_and_filter, write_outputs
     from pipeline.run import run_transcribe
     from pipeline.storage import Storage
 

@@ -50,6 +50,12 @@ class TranscribeConfig:
     overwrite: bool = False
     with_audio: bool = False
     columns: SourceColumns = field(default_factory=SourceColumns)
+    # Base URI for relative audio paths in manifests (Common Voice's ``clips/``); None: the
+    # manifest's own folder.
+    audio_root: str | None = None
+    # Evaluation: drop rows whose reference normalises (with this normaliser) to nothing scorable
+    # before decoding; None keeps every row (transcribe, pseudo_label).
+    reference_filter: str | None = None
 
     def __post_init__(self) -> None:
         validate(self)
@@ -67,7 +73,8 @@ class TranscribeConfig:
             "max_segment_seconds": self.max_segment_seconds,
             "silence_dbfs": self.silence_dbfs, "normalizer": self.normalizer,
             "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
-            "with_audio": self.with_audio,
+            "with_audio": self.with_audio, "audio_root": self.audio_root,
+            "reference_filter": self.reference_filter,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,
                         "id": self.columns.id, "duration": self.columns.duration},
         }

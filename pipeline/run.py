@@ -13,20 +13,22 @@ import time
 import warnings
 
 from pipeline.checkpoint import check_local_checkpoint
+from pipeline.cluster import configure_ray_data, ensure_ray
 from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
-from pipeline.decode import DecodeSettings
+from pipeline.stages.decode import DecodeSettings
 from pipeline.faults import fault_env
-from pipeline.inference import Transcriber
-from pipeline.items import items_table
+from pipeline.stages.inference import Transcriber
+from pipeline.sources.items import items_table
 from pipeline.model_ref import ModelSpec, resolve_model
-from pipeline.output import existing_ids, prepare_output, read_columns, write_summary
+from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
 from pipeline.retry import (
     StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
 )
-from pipeline.sources import build_index
-from pipeline.stages import decode_batch, score_batch
+from pipeline.sources.listing import build_index
+from pipeline.stages.prepare import decode_batch
+from pipeline.stages.score import score_batch
 from pipeline.storage import Storage
-from pipeline.summary import SUMMARY_COLUMNS, format_summary, summarize
+from pipeline.sinks.summary import SUMMARY_COLUMNS, format_summary, summarize
 
 DECODE_BATCH_ROWS = 16     # one decode task's share of the index
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
@@ -36,19 +38,6 @@ WRITE_TASK_CPUS = 0.25
 # bounded, so that an input that kills every actor fails the job instead of looping forever.
 ACTOR_MAX_RESTARTS = 8
 ACTOR_MAX_TASK_RETRIES = 4
-# Storage errors Ray's Parquet writer retries with its own backoff (10 attempts, up to 32 s
-# apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers.
-RETRIED_WRITE_ERRORS = ("AWS Error NETWORK_CONNECTION", "Could not connect",
-                        r"HTTP status 50[0234]", "AWS Error SERVICE_UNAVAILABLE",
-                        "AWS Error INTERNAL_FAILURE")
-
-
-def ensure_ray() -> None:
-    """Join the cluster named by ``RAY_ADDRESS`` (set under ``ray job submit``) or start one here."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init()
 
 
 def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
@@ -93,18 +82,6 @@ def actor_runtime_env() -> dict | None:
     to the inference actors, wherever they run; ``None`` when none is set."""
     env = fault_env()
     return {"env_vars": env} if env else None
-
-
-def configure_ray_data() -> None:
-    """Ray Data settings of this driver, set before any dataset is built (datasets capture them):
-    more storage errors retried by the writer, and worker errors raised as themselves (so that a
-    :class:`StorageUnavailable` reaches the driver as such)."""
-    from ray.data import DataContext
-
-    context = DataContext.get_current()
-    context.retried_io_errors = list(dict.fromkeys([*context.retried_io_errors,
-                                                    *RETRIED_WRITE_ERRORS]))
-    context.raise_original_map_exception = True
 
 
 def write_dataset(dataset, storage: Storage, output: str) -> None:

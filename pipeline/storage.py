@@ -134,7 +134,7 @@ class Storage:
         uri = strip_file_scheme(uri)
         protocol = protocol_of(uri)
         if protocol == "file":
-            from pipeline.atomic_fs import atomic_local_filesystem
+            from pipeline.sinks.atomic_fs import atomic_local_filesystem
 
             return atomic_local_filesystem(), os.path.abspath(uri)
         if protocol in ("s3", "s3a"):

@@ -4,8 +4,8 @@ import json
 
 from jobs.benchmark import main
 from model import NarConfig, load_model, random_model
-from pipeline.bench_corpus import corpus_durations, native_config_dict, size_config, write_checkpoint
-from pipeline.bench_cost import packed_waste, padded_waste
+from bench.corpus import corpus_durations, native_config_dict, size_config, write_checkpoint
+from bench.cost import packed_waste, padded_waste
 
 KEYS = ["packed_rtfx", "padded_rtfx", "packed_vs_padded_speedup", "padding_waste_packed", "padding_waste_padded",
         "pipeline_overhead", "scaling_time_ratio", "scaling_rss_ratio", "features_rtf_per_core"]

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.evaluate import main
-from pipeline.evaluate import DatasetSpec, join_chunks, load_dataset_file, parse_dataset_arg, score_rows
+from pipeline.evaluation.evaluate import DatasetSpec, join_chunks, load_dataset_file, parse_dataset_arg, score_rows
 from pipeline.scoring import make_normalizer, word_errors
 from tests.model.conftest import TINY
 

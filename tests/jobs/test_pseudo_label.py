@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from jobs.pseudo_label import main
-from pipeline.pseudo import Filters, decide, draft_disagreement
+from pipeline.pseudo_label.filters import Filters, decide, draft_disagreement
 from pipeline.scoring import make_normalizer
 from tests.model.conftest import TINY
 

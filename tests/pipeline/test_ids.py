@@ -1,11 +1,12 @@
 import pytest
 
 from pipeline.config import ConfigError, SourceColumns
-from pipeline.ids import (
+from pipeline.sources.ids import (
     first_occurrences, parquet_row_id, relative_id, strip_extension, webdataset_split,
 )
-from pipeline.items import file_item, mark_duplicates
-from pipeline.sources import detect_format, manifest_items, read_manifest_rows
+from pipeline.sources.items import file_item, mark_duplicates
+from pipeline.sources.listing import detect_format
+from pipeline.sources.manifest import manifest_items, read_manifest_rows
 from pipeline.storage import Storage, join_uri, parent_uri
 
 

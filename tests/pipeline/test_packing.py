@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.packing import plan_packs, restore_order
+from pipeline.stages.packing import plan_packs, restore_order
 
 
 def test_packs_stay_under_budget_and_cover_every_index_once():

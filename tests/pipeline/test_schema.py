@@ -3,11 +3,11 @@ import pyarrow as pa
 import pytest
 
 from pipeline.config import ConfigError, TranscribeConfig, parse_actors, resolve_resources
-from pipeline.decode import BadAudio, DecodeSettings, check_duration, decode, header_duration, \
+from pipeline.stages.decode import BadAudio, DecodeSettings, check_duration, decode, header_duration, \
     is_silent, level_dbfs
-from pipeline.schema import output_schema
+from pipeline.sinks.schema import output_schema
 from pipeline.scoring import make_normalizer, score_row, word_errors
-from pipeline.summary import summarize
+from pipeline.sinks.summary import summarize
 
 CONTRACT = [("id", pa.string()), ("source", pa.string()), ("duration_s", pa.float64()),
             ("text", pa.string()), ("draft_text", pa.string()),

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import TranscribeConfig, run_transcribe
-from pipeline.atomic_fs import TEMP_PREFIX, atomic_local_filesystem
+from pipeline.sinks.atomic_fs import TEMP_PREFIX, atomic_local_filesystem
 from pipeline.storage import Storage
 from tests.reliability.conftest import MODEL, copy_corpus, visible_files
 
@@ -41,7 +41,7 @@ def test_a_half_written_file_is_never_visible(tmp_path):
 def test_a_writer_that_dies_or_fails_half_way_publishes_nothing(tmp_path):
     target = tmp_path / "part-1.parquet"
     code = ("import pyarrow as pa, pyarrow.parquet as pq, os\n"
-            "from pipeline.atomic_fs import atomic_local_filesystem\n"
+            "from pipeline.sinks.atomic_fs import atomic_local_filesystem\n"
             f"s = atomic_local_filesystem().open_output_stream({str(target)!r})\n"
             "w = pq.ParquetWriter(s, pa.schema([('id', pa.string())]))\n"
             "w.write_table(pa.table({'id': ['x'] * 1000}))\n"

@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 
 from pipeline import TranscribeConfig, run_transcribe
-from pipeline.decode import NON_FINITE_ERROR
+from pipeline.stages.decode import NON_FINITE_ERROR
 from tests.conftest import TINY_AUDIO
 from tests.reliability.conftest import MODEL, id_counts, rows_by_id
 
@@ -106,8 +106,8 @@ def test_hostile_inputs_one_row_each_with_specific_errors(ray_session, tmp_path,
 def decoded_row(path) -> dict:
     from model import log_mel
 
-    from pipeline.decode import DecodeSettings
-    from pipeline.stages import decode_row
+    from pipeline.stages.decode import DecodeSettings
+    from pipeline.stages.prepare import decode_row
 
     item = {"id": path.stem, "source": str(path)}
     return decode_row(item, path.read_bytes(), None, DecodeSettings(), log_mel)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.segment import joint_confidence, join_texts, plan_segments
+from pipeline.stages.segment import joint_confidence, join_texts, plan_segments
 
 SR = 16000
 

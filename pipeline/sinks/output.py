@@ -17,7 +17,7 @@ import uuid
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.atomic_fs import TEMP_PREFIX, write_bytes_atomically
+from pipeline.sinks.atomic_fs import TEMP_PREFIX, write_bytes_atomically
 from pipeline.config import ConfigError
 from pipeline.retry import retry_call
 from pipeline.storage import Storage, is_remote

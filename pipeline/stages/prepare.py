@@ -1,25 +1,23 @@
 """The CPU stages as batch functions (``pyarrow.Table`` in, ``pyarrow.Table`` out).
 
 ``decode_batch``: index items → fetched bytes → 16 kHz waveform → log-mel features, one row per
-item; a bad file becomes a row with ``error`` set. ``score_batch``: word errors per row.
+item; a bad file becomes a row with ``error`` set.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.decode import (
+from pipeline.stages.decode import (
     SAMPLE_RATE, BadAudio, DecodeSettings, check_duration, decode, features_for,
     header_duration, is_silent,
 )
-from pipeline.fetch import fetch_audio
-from pipeline.schema import decoded_schema, output_schema, rows_to_table
-from pipeline.segment import plan_segments, segment_times
-from pipeline.scoring import make_normalizer, score_row
+from pipeline.stages.fetch import fetch_audio
+from pipeline.sinks.schema import decoded_schema, output_schema, rows_to_table
+from pipeline.stages.segment import plan_segments, segment_times
 from pipeline.storage import Storage
 
 
@@ -80,14 +78,3 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
             row["audio"] = data
         rows.append(row)
     return rows_to_table(rows, decoded_schema(with_audio))
-
-
-@functools.lru_cache(maxsize=4)
-def _normalizer(name: str):
-    return make_normalizer(name)
-
-
-def score_batch(batch: pa.Table, *, normalizer: str, with_audio: bool) -> pa.Table:
-    normalize = _normalizer(normalizer)
-    rows = [score_row(row, normalize) for row in batch.to_pylist()]
-    return rows_to_table(rows, output_schema(with_audio))

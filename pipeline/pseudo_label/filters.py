@@ -15,7 +15,7 @@ import jiwer
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .scoring import make_normalizer, word_errors
+from pipeline.scoring import make_normalizer, word_errors
 
 
 @dataclass(frozen=True)

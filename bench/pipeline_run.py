@@ -17,7 +17,7 @@ import psutil
 import pyarrow.parquet as pq
 import soundfile as sf
 
-from .bench_corpus import SAMPLE_RATE, write_checkpoint
+from bench.corpus import SAMPLE_RATE, write_checkpoint
 
 
 class PeakRss:
@@ -71,9 +71,9 @@ def time_stages_alone(model, paths: list[Path], budget: int, out: Path) -> dict:
 
     from model import log_mel
 
-    from .benchmark import packed_batches
-    from .decode import DecodeSettings
-    from .stages import decode_row
+    from bench.batches import packed_batches
+    from pipeline.stages.decode import DecodeSettings
+    from pipeline.stages.prepare import decode_row
 
     settings = DecodeSettings(max_duration_s=3600.0, max_segment_s=40.0, silence_dbfs=-60.0)
     start = time.perf_counter()
@@ -91,8 +91,8 @@ def time_stages_alone(model, paths: list[Path], budget: int, out: Path) -> dict:
 
 
 def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, threads: int) -> float:
-    from .config import TranscribeConfig
-    from .run import run_transcribe
+    from pipeline.config import TranscribeConfig
+    from pipeline.run import run_transcribe
 
     config = TranscribeConfig(inputs=(str(inputs),), output=str(output), model=str(checkpoint),
                               device=cfg.device, dtype=cfg.dtype, actors=(1, 1), cpus_per_actor=float(threads),

@@ -14,10 +14,10 @@ import pyarrow as pa
 
 from pipeline.faults import on_batch
 from pipeline.model_ref import ModelSpec
-from pipeline.packing import plan_packs, restore_order
-from pipeline.schema import output_schema, rows_to_table
-from pipeline.segment import joint_confidence, join_texts
-from pipeline.stages import current_node_id
+from pipeline.stages.packing import plan_packs, restore_order
+from pipeline.sinks.schema import output_schema, rows_to_table
+from pipeline.stages.segment import joint_confidence, join_texts
+from pipeline.stages.prepare import current_node_id
 
 FEATURE_DIM = 160
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.ids import DUPLICATE_ID, first_occurrences
+from pipeline.sources.ids import DUPLICATE_ID, first_occurrences
 
 ITEM_SCHEMA = pa.schema([
     ("id", pa.string()),

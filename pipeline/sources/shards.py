@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow.parquet as pq
 
 from pipeline.config import ConfigError, SourceColumns
-from pipeline.formats import AUDIO_EXTENSIONS
-from pipeline.ids import parquet_row_id, webdataset_split
-from pipeline.items import file_item, parquet_item, range_item
+from pipeline.sources.formats import AUDIO_EXTENSIONS
+from pipeline.sources.ids import parquet_row_id, webdataset_split
+from pipeline.sources.items import file_item, parquet_item, range_item
 from pipeline.storage import Storage
 
 DEFAULT_PARQUET_AUDIO_COLUMN = "audio"

@@ -20,10 +20,10 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from .config import ConfigError, SourceColumns, TranscribeConfig
-from .output import read_columns
-from .scoring import make_normalizer, word_errors
-from .storage import Storage
+from pipeline.config import ConfigError, SourceColumns, TranscribeConfig
+from pipeline.sinks.output import read_columns
+from pipeline.scoring import make_normalizer, word_errors
+from pipeline.storage import Storage
 
 RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error", "features_seconds", "infer_seconds"]
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -171,9 +171,9 @@ def dataset_config(base: TranscribeConfig, spec: DatasetSpec, output: str) -> Tr
 
 def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, model=None, echo=print) -> dict:
     """Transcribe every dataset to ``output/<name>/`` and write ``report.json``, ``report.md``, a chart."""
-    from .model_ref import resolve_model
-    from .report import write_reports
-    from .run import run_transcribe
+    from pipeline.model_ref import resolve_model
+    from pipeline.evaluation.report import write_reports
+    from pipeline.run import run_transcribe
 
     storage = Storage.from_env(base.s3_endpoint)
     spec_model = model or resolve_model(base.model, base.revision, base.device, base.dtype)

@@ -6,7 +6,7 @@ import io
 import json
 import posixpath
 
-from .storage import Storage
+from pipeline.storage import Storage
 
 CHART_NAME = "report.png"
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model import Encoded, ceil_div, ctc_collapse, log_mel, random_model
+from model import log_mel, random_model
 
-from .bench_corpus import SAMPLE_RATE, calibrate_drafts, corpus_durations, corpus_waveforms, size_config
-from .bench_cost import packed_waste, padded_waste
-from .packing import plan_packs
+from bench.corpus import SAMPLE_RATE, calibrate_drafts, corpus_durations, corpus_waveforms, size_config
+from bench.batches import _sync, packed_batches, padded_batch
+from bench.cost import packed_waste, padded_waste
 
 
 @dataclass(frozen=True)
@@ -32,40 +32,6 @@ class BenchmarkConfig:
     pipeline: bool = True
     scale_factor: int = 10
     warmup: int = 1
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def padded_batch(model, feats: list[np.ndarray]) -> list[list[int]]:
-    """The reference's batching: pad every utterance to the longest, run the encoder on the padding,
-    then take each one's own frames for the draft and the editor (which is unpadded, as in the reference)."""
-    longest = max(f.shape[0] for f in feats)
-    padded = [np.pad(f, ((0, longest - f.shape[0]), (0, 0))) for f in feats]
-    enc = model.encode(padded)
-    cfg = model.config
-    lengths = [f.shape[0] for f in feats]
-    windows_each = ceil_div(longest, cfg.encoder.pooling_window)
-    keep = torch.cat([torch.arange(ceil_div(n, cfg.encoder.pooling_window)) + i * windows_each for i, n in enumerate(lengths)])
-    drafts = ctc_collapse(enc.bpe_ids[keep.to(enc.bpe_ids.device)], [ceil_div(n, cfg.encoder.pooling_window) for n in lengths],
-                          cfg.blank_token_id)
-    tokens_each = longest // cfg.projector.downsample_rate
-    audio_tokens = [n // cfg.projector.downsample_rate for n in lengths]
-    rows = torch.cat([torch.arange(a) + i * tokens_each for i, a in enumerate(audio_tokens)])
-    encoded = Encoded(lengths, enc.encoder, enc.bpe_ids, drafts, enc.audio_embeds[rows.to(enc.audio_embeds.device)], audio_tokens)
-    head, text_lengths = model.edit(encoded, drafts)
-    return ctc_collapse(head.ids, text_lengths, cfg.blank_token_id)
-
-
-def packed_batches(model, feats: list[np.ndarray], budget: int) -> list[list[int]]:
-    packs = plan_packs([f.shape[0] for f in feats], budget)
-    out: list = [None] * len(feats)
-    for pack in packs:
-        for i, res in zip(pack, model.transcribe([feats[i] for i in pack])):
-            out[i] = res.token_ids
-    return out
 
 
 def _timed(fn, device):
@@ -148,7 +114,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         echo("real dimensions, one 10 s utterance ...")
         result["real_10s_seconds"] = bench_real_10s(model)
     if cfg.pipeline:
-        from .bench_pipeline import bench_pipeline  # needs Ray; imported only when asked for
+        from bench.pipeline_run import bench_pipeline  # needs Ray; imported only when asked for
 
         result.update(bench_pipeline(model, waves, cfg, echo=echo))
     return result

@@ -1,0 +1,1 @@
+"""The benchmark behind ``python -m jobs.benchmark`` (not part of the pipeline)."""

@@ -1,0 +1,1 @@
+"""Open ASR Leaderboard evaluation: datasets, scoring, reports."""

@@ -1,0 +1,1 @@
+"""Pseudo-labelling: filters and the kept training set."""

@@ -1,0 +1,1 @@
+"""Sinks: the output contract (schema), Parquet output, ``_summary.json``."""

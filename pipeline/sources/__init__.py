@@ -1,0 +1,1 @@
+"""Sources: listing inputs by format and indexing their utterances."""

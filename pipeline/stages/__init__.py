@@ -1,0 +1,1 @@
+"""Stages: fetch + decode + features (CPU), packed inference, scoring."""
