@@ -40,3 +40,12 @@ def score_row(row: dict, normalize: Callable[[str], str]) -> dict:
         return {**row, "wer_errors": None, "wer_words": None}
     errors, words = word_errors(row["reference"], row["text"], normalize)
     return {**row, "wer_errors": errors, "wer_words": words}
+
+
+def is_scorable_reference(reference: str | None, normalizer: str) -> bool:
+    """Whether evaluation keeps a row: its reference normalises to words other than the
+    leaderboard's ``ignore time segment in scoring`` marker."""
+    if reference is None:
+        return False
+    text = make_normalizer(normalizer)(reference).strip()
+    return bool(text) and text != "ignore time segment in scoring"

@@ -36,7 +36,7 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
+        ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
                  log_to_driver=False)
     yield ray
     ray.shutdown()

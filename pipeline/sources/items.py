@@ -6,6 +6,8 @@ An item is a small dict (no audio): ``id``, ``source`` (URI shown to users), ``r
 * a whole file: ``uri`` with ``offset = -1``;
 * a byte range of a file (a WebDataset member): ``uri``, ``offset``, ``length``;
 * a Parquet row: ``uri`` of the shard, ``row_group``, ``row_in_group``, ``audio_column``.
+
+``start_s``/``end_s`` (seconds, null for the whole file) make the item a span of its audio.
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ ITEM_SCHEMA = pa.schema([
     ("row_group", pa.int32()),
     ("row_in_group", pa.int32()),
     ("audio_column", pa.string()),
+    # A span of the file (NeMo offset/duration, Kaldi segments): decode only [start_s, end_s).
+    ("start_s", pa.float64()),
+    ("end_s", pa.float64()),
 ])
 
 
 def file_item(uid: str, uri: str, reference: str | None = None, error: str | None = None) -> dict:
     return {"id": uid, "source": uri, "reference": reference, "error": error, "uri": uri,
-            "offset": -1, "length": -1, "row_group": -1, "row_in_group": -1, "audio_column": None}
+            "offset": -1, "length": -1, "row_group": -1, "row_in_group": -1, "audio_column": None,
+            "start_s": None, "end_s": None}
 
 
 def range_item(uid: str, source: str, uri: str, offset: int, length: int,

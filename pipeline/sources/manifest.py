@@ -6,9 +6,11 @@ import csv
 import io
 import json
 
+import pyarrow as pa
+
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.ids import relative_id
-from pipeline.sources.items import file_item
+from pipeline.sources.items import file_item, items_table
 from pipeline.storage import join_uri, parent_uri
 
 MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path")
@@ -65,3 +67,15 @@ def manifest_items(rows: list[dict], manifest_uri: str, columns: SourceColumns) 
             uid = relative_id(folder_path, uri.split("://", 1)[-1])
         items.append(file_item(uid, uri, reference=_text_or_none(row.get(columns.text))))
     return items
+
+
+def manifest_table(data: bytes, manifest_uri: str, columns: SourceColumns,
+                   audio_root: str | None = None) -> pa.Table:
+    """Index items (``ITEM_SCHEMA``) of one manifest file's raw bytes, one per row, in file order.
+
+    Runs inside a Ray task. Relative audio paths resolve against ``audio_root`` when given, else
+    the manifest's folder.
+    """
+    ext = manifest_uri.rsplit(".", 1)[-1].lower()
+    rows = read_manifest_rows(data.decode("utf-8"), ext)
+    return items_table(manifest_items(rows, manifest_uri, columns))
