@@ -1,0 +1,30 @@
+"""The job's results equal the reference implementation's, utterance by utterance, whatever the
+packing, the number of editing steps or the checkpoint's weight layout."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import TranscribeConfig, run_transcribe
+from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL
+from tests.oracle import assert_rows_match_reference
+from tests.pipeline.conftest import read_output, read_summary
+
+ORIGINAL_LAYOUT = REPO / "tests" / "fixtures" / "granite-nar-tiny-original"
+
+
+@pytest.mark.parametrize("model, steps, frames_per_pack", [
+    (TINY_MODEL, 1, 8000),        # everything in one pack
+    (TINY_MODEL, 2, 100),         # two editing passes, one or two utterances per pack
+    (ORIGINAL_LAYOUT, 3, 200),    # the hub's original weight layout, many packs
+])
+def test_job_rows_equal_the_reference(ray_session, tmp_path, model, steps, frames_per_pack):
+    out = tmp_path / "out"
+    run_transcribe(TranscribeConfig(inputs=(str(TINY_AUDIO),), output=str(out), model=str(model),
+                                    device="cpu", dtype="float32", editing_steps=steps,
+                                    max_frames_per_pack=frames_per_pack),
+                   echo=lambda *a: None)
+    rows = read_output(out)
+    assert_rows_match_reference(rows, steps=steps)
+    summary = read_summary(out)
+    assert (summary["rows"], summary["errors"], summary["rows_inferred"]) == (6, 0, 6)
