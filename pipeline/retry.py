@@ -8,10 +8,16 @@ error row or a message). The budget is ``Storage.retry_seconds`` (``$NLE_IO_RETR
 from __future__ import annotations
 
 import errno
+import logging
 import time
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
+
+# Every retry is logged as one WARNING line starting with this prefix (on workers it lands in Ray's
+# worker logs), so an outage that was ridden out leaves evidence.
+RETRY_LOG_PREFIX = "storage retry"
+_log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_SECONDS = 120.0
 FIRST_DELAY_S = 0.5
@@ -89,6 +95,8 @@ def retry_call(fn: Callable[[], T], *, what: str, budget_s: float,
                 raise
             if attempt == len(delays):
                 raise StorageUnavailable(redact(unavailable_message(what, budget_s, e))) from e
+            _log.warning(redact(f"{RETRY_LOG_PREFIX} {attempt + 1}/{len(delays)} while {what}: "
+                                f"{type(e).__name__}: {e}; next try in {delays[attempt]:.1f} s"))
             sleep(delays[attempt])
     raise AssertionError("unreachable")
 

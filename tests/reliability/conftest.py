@@ -49,6 +49,18 @@ def rows_by_id(output) -> dict[str, dict]:
     return {r["id"]: r for r in rows}
 
 
+def retry_log_lines() -> list[str]:
+    """Lines our bounded retries logged in this test session's Ray workers (their log files)."""
+    import pathlib
+
+    import ray
+    from pipeline.retry import RETRY_LOG_PREFIX
+
+    logs = pathlib.Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+    return [line for f in sorted(logs.glob("worker-*")) if f.suffix in (".out", ".err")
+            for line in f.read_text(errors="replace").splitlines() if RETRY_LOG_PREFIX in line]
+
+
 def job_env(**extra: str) -> dict[str, str]:
     """The environment of a job subprocess: its own Ray (no address), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
