@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import numpy as np
@@ -86,7 +87,9 @@ def test_resume_adds_only_missing_ids(ray_session, tmp_path, direct):
     out = tmp_path / "out"
     first = run([src], out)
     assert (first["rows"], first["rows_inferred"]) == (2, 2)
-    first_files = sorted(out.rglob("*.parquet"))
+    first_files = {f: (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
+                   for f in sorted(out.rglob("*.parquet"))}
+    assert first_files
     for name in names[2:]:                       # the rest of the corpus arrives
         shutil.copy(TINY_AUDIO / name, src)
     second = run([src], out, resume=True)
@@ -95,7 +98,9 @@ def test_resume_adds_only_missing_ids(ray_session, tmp_path, direct):
     assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
     assert (second["rows"], second["rows_inferred"], second["errors"]) == (6, 4, 0)
     assert read_summary(out)["rows_inferred"] == 4
-    assert all(f.exists() for f in first_files)  # earlier results were kept, not rewritten
+    # Earlier results were kept as they were: same bytes, never rewritten.
+    assert {f: (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
+            for f in first_files} == first_files
     third = run([src], out, resume=True)
     assert (third["rows"], third["rows_inferred"]) == (6, 0)
     assert len(read_output(out)) == 6

@@ -65,3 +65,44 @@ def test_credentials_never_leak(fake_credentials, tmp_path, ray_tmpdir):
     assert FAKE_SECRET[::-1] not in wrong_secret.stdout + wrong_secret.stderr
     assert leaks == []
     assert any(pathlib.Path(ray_tmpdir).rglob("*.log")) or any(pathlib.Path(ray_tmpdir).rglob("*.out"))
+
+
+def test_credentials_never_leak_when_a_worker_fails(fake_credentials, ray_tmpdir):
+    """The S3 server goes away once the job has listed its inputs: the read fails inside a Ray
+    worker (retries spent), the job stops with one line, and neither that line nor Ray's logs hold
+    the credentials."""
+    import subprocess
+
+    from tests.reliability.conftest import JOB, REPO, job_env
+
+    weed = fake_credentials
+    fs = weed.server.fs(fresh=True)
+    if not fs.exists("secret-worker"):
+        fs.mkdir("secret-worker")
+    for clip in sorted(TINY_AUDIO.glob("*.flac"))[:2]:
+        fs.put_file(str(clip), f"secret-worker/audio/{clip.name}")
+    env = job_env(AWS_ACCESS_KEY_ID=FAKE_KEY, AWS_SECRET_ACCESS_KEY=FAKE_SECRET,
+                  AWS_ENDPOINT_URL=weed.server.endpoint, RAY_TMPDIR=ray_tmpdir,
+                  NLE_IO_RETRY_SECONDS="1")
+    job = subprocess.Popen([*JOB, "--input", "s3://secret-worker/audio", "--output",
+                            f"{ray_tmpdir}/out", "--model", MODEL, "--actors", "1,1"],
+                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        for line in job.stdout:              # the driver has listed the inputs: cut the server
+            if line.startswith("inference:"):
+                weed.stop()
+                break
+        out, err = job.communicate(timeout=240)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait(30)
+        weed.start()
+    assert job.returncode == 1, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("error: storage unreachable"), err[-3000:]
+    leaks = leaks_in_text(out + err) + leaks_in_files(pathlib.Path(ray_tmpdir))
+    assert leaks == []
+    # The failure happened in a worker, and its logs were among the files searched.
+    worker_logs = [p for p in pathlib.Path(ray_tmpdir).rglob("worker-*.err")]
+    assert any("storage retry" in p.read_text(errors="replace") for p in worker_logs)
