@@ -82,7 +82,7 @@ def kaldi_table(data_dir: str, files: dict[str, bytes], audio_root: str | None =
     data_dir = data_dir.rstrip("/")
     if "wav.scp" not in files:
         raise ConfigError(f"Kaldi data dir {data_dir} has no wav.scp")
-    base = absolute_base(audio_root) if audio_root else parent_uri(parent_uri(data_dir + "/wav.scp"))
+    base = absolute_base(audio_root) if audio_root else parent_uri(parent_uri(data_dir))
     entries = [(parts[0], _recording(parts[1] if len(parts) > 1 else None, parts[0], base))
                for parts in _table_lines(files["wav.scp"], f"{data_dir}/wav.scp")]
     recordings = {}
