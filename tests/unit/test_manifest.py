@@ -137,10 +137,13 @@ def test_bad_rows_become_error_rows_and_the_rest_goes_on():
 
 
 def test_csv_error_rows_name_their_line():
-    got = rows("path,text\nx.flac,one\n,two\ny.flac,three\n", "/m/list.csv")
+    got = rows("path,text\nx.flac,one\n,two\ny.flac,three\nz.flac,four,five\nw.flac\nv.flac,six,\n",
+               "/m/list.csv")
     assert [(r["id"], r["reference"], r["error"]) for r in got] == [
         ("x", "one", None), ("/m/list.csv:3", "two", "manifest row 2 has no 'path'"),
-        ("y", "three", None)]
+        ("y", "three", None),
+        ("/m/list.csv:5", None, "manifest row 4: 3 fields but the header has 2 (an unquoted delimiter?)"),
+        ("w", None, None), ("v", "six", None)]
 
 
 def test_whole_manifest_mistakes_are_one_clear_error():
