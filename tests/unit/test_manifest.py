@@ -8,7 +8,10 @@ import pytest
 
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.items import ITEM_SCHEMA
-from pipeline.sources.manifest import format_seconds, manifest_table, path_id
+from pipeline.sources.ids import strip_extension
+from pipeline.sources.manifest import (drop_extension, format_seconds, manifest_table, path_id,
+                                       resolve_audio)
+from pipeline.storage import join_uri
 
 COLS = SourceColumns()
 
@@ -177,3 +180,9 @@ def test_helpers():
         "0", "4", "1.25", "0.3", "12345.678"]
     assert path_id("/m", "/m/a/b.wav") == "a/b"
     assert path_id("/m", "/mm/b.wav") == "/mm/b"
+    names = ["a.b.wav", ".hidden", "..a", "..a.b", "a.", "dir.x/file", "s3://b/x.y/z.flac", "..."]
+    assert [drop_extension(n) for n in names] == [strip_extension(n) for n in names] == [
+        "a.b", ".hidden", "..a", "..a", "a", "dir.x/file", "s3://b/x.y/z", "..."]
+    for audio in ("a/b.wav", "./a.wav", "x/../a.wav", "/abs/a.wav", "s3://o/a.wav", "a//b.wav"):
+        assert resolve_audio("/m/", audio) == join_uri("/m", audio)
+        assert resolve_audio("s3://bkt/m/", audio) == join_uri("s3://bkt/m", audio)
