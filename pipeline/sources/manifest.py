@@ -162,30 +162,52 @@ def _json_rows(text: str) -> Iterator[Row]:
         yield (number, row, None) if isinstance(row, dict) else (number, None, "not a JSON object")
 
 
+def _records(text: str, options: dict) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(first line, fields or ``None``, why not) of each record, blank lines included as ``[]``.
+
+    Strict parsing: a record the ``csv`` module rejects (a quote never closed, text after a closing
+    quote) is reported on its first line and reading resumes on the next line, so one stray ``"``
+    cannot swallow the rest of the file into one field.
+    """
+    f = io.StringIO(text, newline="")
+    line = 1                                   # first line of the next record
+    while True:
+        reader = csv.reader(f, strict=True, **options)
+        start, counted = f.tell(), 0
+        try:
+            for record in reader:
+                yield line, record, None
+                line, counted = line + reader.line_num - counted, reader.line_num
+                start = f.tell()
+            return
+        except csv.Error as e:
+            yield line, None, f"not valid CSV ({e})"
+        f.seek(start)
+        if not f.readline():
+            return
+        line += 1
+
+
 def _delimited_rows(text: str, tsv: bool, uri: str) -> tuple[list[str], Iterator[Row]]:
     """(header, rows) of a CSV (normal quoting) or TSV (no quote processing) text."""
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
-    reader = csv.reader(io.StringIO(text, newline=""), **options)
-    try:
-        header = [name.strip() for name in next(reader, [])]
-    except csv.Error as e:
-        raise ConfigError(f"manifest {uri}: header line is not valid CSV ({e})") from e
+    records = _records(text, options)
+    _, header, problem = next(records, (1, [], None))
+    if header is None:
+        raise ConfigError(f"manifest {uri}: the header line is {problem}")
+    header = [name.strip() for name in header]
 
     def rows() -> Iterator[Row]:
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                raise ConfigError(f"manifest {uri} line {reader.line_num}: {e}") from e
-            if not any(field.strip() for field in record):
+        for line, record, problem in records:
+            if record is None:
+                yield line, None, problem
+            elif not any(field.strip() for field in record):
                 continue
-            if len(record) > len(header) and any(field.strip() for field in record[len(header):]):
-                yield reader.line_num, None, (f"{len(record)} fields but the header has "
-                                              f"{len(header)} (an unquoted delimiter?)")
-                continue
-            yield reader.line_num, dict(zip(header, record)), None
+            elif len(record) > len(header) and any(f.strip() for f in record[len(header):]):
+                yield line, None, (f"{len(record)} fields but the header has {len(header)} "
+                                   "(an unquoted delimiter?)")
+            else:
+                yield line, dict(zip(header, record)), None
     return header, rows()
 
 

@@ -149,6 +149,23 @@ def test_csv_error_rows_name_their_line():
         ("w", None, None), ("v", "six", None)]
 
 
+def test_csv_quote_never_closed_or_text_after_a_quote_costs_only_its_own_row():
+    data = ('id,path,text\r\n'
+            'a,a.wav,"he said\r\n'
+            'b,b.wav,fine\r\n'
+            'c,c.wav,"x" y\r\n'
+            'd,d.wav,"two\r\nlines"\r\n'
+            'e,e.wav,"open\r\n')
+    got = rows(data, "/m/q.csv")
+    assert [(r["id"], r["reference"], r["error"]) for r in got] == [
+        # the quote opened on line 2 closes on line 4, where text follows it: line 2 is the bad row
+        ("/m/q.csv:2", None, "manifest row 1: not valid CSV (',' expected after '\"')"),
+        ("b", "fine", None),
+        ("/m/q.csv:4", None, "manifest row 3: not valid CSV (',' expected after '\"')"),
+        ("d", "two\r\nlines", None),
+        ("/m/q.csv:7", None, "manifest row 5: not valid CSV (unexpected end of data)")]
+
+
 def test_whole_manifest_mistakes_are_one_clear_error():
     with pytest.raises(ConfigError, match=r"^manifest /m/l1.jsonl is not UTF-8 text \(byte 0xe9 at offset 40\)"):
         manifest_table('{"audio_filepath": "a.wav", "text": "caf\xe9"}\n'.encode("latin-1"),
