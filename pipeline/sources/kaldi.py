@@ -22,7 +22,7 @@ import re
 import pyarrow as pa
 
 from pipeline.config import ConfigError
-from pipeline.sources.manifest import ItemColumns, absolute_base, decode_utf8, format_seconds
+from pipeline.sources.conventions import ItemColumns, absolute_base, decode_utf8, format_seconds
 from pipeline.storage import join_uri, parent_uri
 
 _ARK_OFFSET = re.compile(r"\.ark:\d+$")

@@ -15,7 +15,7 @@ import posixpath
 import pyarrow as pa
 
 from pipeline.sources.ids import strip_extension
-from pipeline.sources.manifest import ItemColumns, decode_utf8, path_id
+from pipeline.sources.conventions import ItemColumns, decode_utf8, path_id
 
 MISSING_AUDIO = "missing audio"
 

@@ -9,8 +9,8 @@ import pytest
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.items import ITEM_SCHEMA
 from pipeline.sources.ids import strip_extension
-from pipeline.sources.manifest import (drop_extension, format_seconds, manifest_table, path_id,
-                                       resolve_audio)
+from pipeline.sources.conventions import drop_extension, format_seconds, path_id, resolve_audio
+from pipeline.sources.manifest import manifest_table
 from pipeline.storage import join_uri
 
 COLS = SourceColumns()
