@@ -38,6 +38,7 @@ import pyarrow as pa
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.conventions import (ItemColumns, absolute_base, decode_utf8, format_seconds,
                                           path_id, resolve_audio, span_suffix)
+from pipeline.sources.manifest_arrow import arrow_manifest_table
 from pipeline.storage import parent_uri
 
 MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path")
@@ -45,6 +46,8 @@ DEFAULT_TEXT_COLUMN = "text"
 # Taken when the default text column is absent: Common Voice's TSVs call it ``sentence``.
 TEXT_COLUMN_FALLBACKS = ("sentence",)
 
+TSV_OPTIONS = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}   # Common Voice: no quote processing
+BOM = b"\xef\xbb\xbf"
 Row = tuple[int, dict | None, str | None]   # (line number, row, why the row could not be read)
 
 
@@ -102,8 +105,7 @@ def _records(text: str, options: dict) -> Iterator[tuple[int, list[str] | None, 
 
 def _delimited_rows(text: str, tsv: bool, uri: str) -> tuple[list[str], Iterator[Row]]:
     """(header, rows) of a CSV (normal quoting) or TSV (no quote processing) text."""
-    options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
-    records = _records(text, options)
+    records = _records(text, TSV_OPTIONS if tsv else {})
     _, header, problem = next(records, (1, [], None))
     if header is None:
         raise ConfigError(f"manifest {uri}: the header line is {problem}")
@@ -123,16 +125,22 @@ def _delimited_rows(text: str, tsv: bool, uri: str) -> tuple[list[str], Iterator
     return header, rows()
 
 
+def _kind(uri: str) -> str:
+    """``jsonl``/``json``/``csv``/``tsv`` from ``uri``'s extension; else ``ConfigError``."""
+    ext = uri.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    if ext not in ("jsonl", "json", "csv", "tsv"):
+        raise ConfigError(f"manifest {uri}: unknown kind {ext!r}; use .jsonl, .json, .csv or .tsv")
+    return ext
+
+
 def parse_manifest(text: str, uri: str) -> tuple[list[str] | None, list[Row]]:
     """(header or ``None`` for JSON, rows) of a manifest's text; the kind comes from ``uri``'s
     extension (``jsonl``/``json``, ``csv``, ``tsv``)."""
-    ext = uri.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
-    if ext in ("jsonl", "json"):
+    kind = _kind(uri)
+    if kind in ("jsonl", "json"):
         return None, list(_json_rows(text))
-    if ext in ("csv", "tsv"):
-        header, rows = _delimited_rows(text, ext == "tsv", uri)
-        return header, list(rows)
-    raise ConfigError(f"manifest {uri}: unknown kind {ext!r}; use .jsonl, .json, .csv or .tsv")
+    header, rows = _delimited_rows(text, kind == "tsv", uri)
+    return header, list(rows)
 
 
 # --- rows → items --------------------------------------------------------------------------------
@@ -280,7 +288,24 @@ def manifest_table(data: bytes, manifest_uri: str, columns: SourceColumns,
         ConfigError: the file is not UTF-8, has an unknown extension, or lacks the audio column
             (or a ``--text-column`` other than the default ``text``).
     """
-    header, rows = parse_manifest(decode_utf8(data, manifest_uri), manifest_uri)
+    text = decode_utf8(data, manifest_uri)
+    kind = _kind(manifest_uri)
+    header = None
+    if kind in ("csv", "tsv") and not (kind == "csv" and '"' in text):   # quotes: csv module's call
+        _, header, _ = next(_records(text, TSV_OPTIONS if kind == "tsv" else {}), (1, None, None))
+    if kind in ("jsonl", "json") or (header and len({h.strip() for h in header} - {""}) == len(header)):
+        body = data[len(BOM):] if data.startswith(BOM) else data
+        fast = arrow_manifest_table(body, kind, header,
+                                    lambda names: _plan(names, manifest_uri, columns, audio_root))
+        if fast is not None:
+            return fast
+    return rowwise_manifest_table(text, manifest_uri, columns, audio_root)
+
+
+def rowwise_manifest_table(text: str, manifest_uri: str, columns: SourceColumns,
+                           audio_root: str | None = None) -> pa.Table:
+    """:func:`manifest_table` row by row on decoded text: the reader that writes error rows."""
+    header, rows = parse_manifest(text, manifest_uri)
     return _items(header, rows, manifest_uri, columns, audio_root).table()
 
 
