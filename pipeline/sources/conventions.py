@@ -63,10 +63,12 @@ def drop_extension(path: str) -> str:
 
 def resolve_audio(prefix: str, audio: str) -> str:
     """``audio`` joined to a base folder given as ``prefix`` (``base + "/"``), as ``join_uri`` does;
-    plain relative paths (no ``.``/``..`` components, no ``//``) take a fast path."""
-    if ("/." in "/" + audio or "//" in audio or "\\" in audio or "://" in audio
-            or audio.startswith("/") or audio.endswith("/")):
+    plain paths (no ``.``/``..`` components, no ``//``) take a fast path: relative ones are
+    appended, absolute ones kept when the base is local."""
+    if "/." in "/" + audio or "//" in audio or "\\" in audio or "://" in audio or audio.endswith("/"):
         return join_uri(prefix, audio)
+    if audio.startswith("/"):
+        return join_uri(prefix, audio) if is_remote(prefix) else audio
     return prefix + audio
 
 

@@ -18,9 +18,11 @@ import pyarrow.json as pajson
 
 from pipeline.sources.conventions import resolve_audio, span_suffix
 from pipeline.sources.items import ITEM_SCHEMA
+from pipeline.storage import is_remote
 
-# Audio paths that ``conventions.resolve_audio`` hands to ``join_uri`` (same test, as a regex).
-NEEDS_JOIN = r"(^/|//|\\|://|/$|(^|/)\.)"
+# Audio paths that ``conventions.resolve_audio`` hands to ``join_uri`` (same test, as a regex;
+# absolute paths also go there when the base is remote).
+NEEDS_JOIN = r"(//|\\|://|/$|(^|/)\.)"
 # ``conventions.drop_extension`` as a regex: the last extension of the last path component, when
 # that component has a non-dot character before its last dot.
 EXTENSION = r"^(.*/)?([^/]*[^/.][^/]*)\.[^/.]*$"
@@ -94,8 +96,14 @@ def _spans(table: pa.Table, plan) -> tuple[pa.Array, pa.Array]:
 
 
 def _uris(audio: pa.Array, prefix: str) -> pa.Array:
+    """``conventions.resolve_audio`` column-wise."""
     needs = pc.match_substring_regex(audio, NEEDS_JOIN)
-    uri = pc.binary_join_element_wise(pa.scalar(prefix), audio, "")
+    absolute = pc.starts_with(audio, "/")
+    if is_remote(prefix):
+        needs = pc.or_(needs, absolute)
+        uri = pc.binary_join_element_wise(pa.scalar(prefix), audio, "")
+    else:
+        uri = pc.if_else(absolute, audio, pc.binary_join_element_wise(pa.scalar(prefix), audio, ""))
     if not pc.any(needs).as_py():
         return uri
     joined = [resolve_audio(prefix, a) for a in audio.filter(needs).to_pylist()]
