@@ -25,6 +25,7 @@ class SourceColumns:
     text: str = "text"
     id: str = "id"
     duration: str = "duration"
+    offset: str = "offset"     # manifest: NeMo segment start (seconds); with duration → a span
 
 
 @dataclass(frozen=True)
