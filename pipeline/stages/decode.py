@@ -134,7 +134,7 @@ def _collect(blocks: Iterator[np.ndarray], rate: int, limit_s: float) -> np.ndar
     Raises :class:`BadAudio` on non-finite samples and as soon as more than ``limit_s`` seconds
     arrived (no further block is decoded).
     """
-    limit = int(limit_s * rate)
+    limit = limit_s * rate
     resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") \
         if rate != SAMPLE_RATE else None
     parts, seen = [], 0
@@ -293,18 +293,21 @@ def decode_task_memory_bytes(settings: DecodeSettings, batch_rows: int) -> int:
     """Bytes one decode task may hold while it decodes a batch of ``batch_rows`` rows.
 
     ``batch_rows`` is the ``map_batches`` batch size (rows decoded before the task yields them).
-    Worst case, every row is ``max_duration_s`` long: the row being decoded holds its 16 kHz
-    float32 waveform twice (blocks + joined) and its features three times (segments, joined,
-    bytes), plus one segment's log-mel working set (STFT and mel buffers, ~13 × the segment's
-    waveform); each finished row holds its features twice (bytes + the Arrow table built from
-    them). Features are 160 float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On top:
-    the worker's own baseline (Python, torch, pyarrow, Ray).
+    Worst case, every row is ``max_duration_s`` long. The row being decoded peaks at five copies of
+    its 16 kHz float32 waveform (the waveform plus the float64 square and cumulative sum the
+    segment planner takes of it), or at the waveform plus three copies of its features (segments,
+    joined, bytes), plus one segment's log-mel working set (STFT and mel buffers, ~13 × that
+    segment's waveform). Each finished row holds its features twice (bytes + the Arrow table built
+    from them). Features are 160 float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On
+    top: :data:`WORKER_BASELINE_BYTES`. Measured: a 1200 s 48 kHz stereo FLAC peaked 371 MiB over
+    the worker's baseline; this bound gives 398 MiB for it.
     """
     waveform_bps = SAMPLE_RATE * 4
     features_bps = 50 * 160 * 4
     longest = settings.max_duration_s
     segment = min(settings.max_segment_s, longest)
-    decoding = longest * (2 * waveform_bps + 3 * features_bps) + segment * 13 * waveform_bps
+    decoding = longest * max(5 * waveform_bps, waveform_bps + 3 * features_bps) \
+        + segment * 13 * waveform_bps
     finished = max(batch_rows - 1, 0) * longest * 2 * features_bps
     return int(WORKER_BASELINE_BYTES + decoding + finished)
 
