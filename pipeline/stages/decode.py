@@ -210,11 +210,14 @@ def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None)
             raise _DecoderFailed(f"ffmpeg: sample rate {rate}")
         first, last = _span_frames(start, end, rate)
         seek_s = start - SEEK_PREROLL_S
-        if seek_s > 0 and stream.time_base:
+        # Seek only where timestamps resolve single samples (mp4, mp3, ogg; not webm's 1 ms):
+        # elsewhere decode from the start and count samples, which is exact.
+        sought = seek_s > 0 and bool(stream.time_base) and stream.time_base * rate <= 1
+        if sought:
             origin = stream.start_time or 0
             container.seek(origin + int(seek_s / stream.time_base), stream=stream)
         try:
-            return _collect(_ffmpeg_blocks(container, stream, first, last, seek_s > 0), rate, limit_s)
+            return _collect(_ffmpeg_blocks(container, stream, first, last, sought), rate, limit_s)
         except (av.FFmpegError, ValueError) as e:
             raise _DecoderFailed(f"ffmpeg: {_ffmpeg_reason(e)}") from e
 

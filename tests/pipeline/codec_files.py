@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -43,7 +44,7 @@ def encode(samples: np.ndarray, rate: int, container: str, codec: str, *,
             stream.codec_context.qscale = True
             stream.codec_context.global_quality = vbr_quality * 118   # FF_QP2LAMBDA
         frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
-        frame.sample_rate = rate
+        frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)   # record priming
         for packet in stream.encode(frame):
             out.mux(packet)
         for packet in stream.encode(None):
