@@ -41,6 +41,7 @@ SPAN_TOLERANCE_S = 0.025
 # FFmpeg seeks land on a packet; decoding starts this early so codecs with overlapping windows
 # (AAC, Opus, Vorbis) are settled at the span's first sample.
 SEEK_PREROLL_S = 1.0
+SEEKABLE_DEMUXERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "ogg"})
 
 # Non-finite samples (NaN or ±inf, which a float WAV can hold) would make every log-mel frame NaN.
 # They are an error, not zeroed: the file is broken, and a transcript of a patched signal would look valid.
@@ -210,9 +211,11 @@ def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None)
             raise _DecoderFailed(f"ffmpeg: sample rate {rate}")
         first, last = _span_frames(start, end, rate)
         seek_s = start - SEEK_PREROLL_S
-        # Seek only where timestamps resolve single samples (mp4, mp3, ogg; not webm's 1 ms):
-        # elsewhere decode from the start and count samples, which is exact.
-        sought = seek_s > 0 and bool(stream.time_base) and stream.time_base * rate <= 1
+        # Seek only in containers with a sample index and sample-exact timestamps (mp4/m4a, ogg).
+        # Elsewhere (MP3 and ADTS seek by a bitrate guess; webm stamps in 1 ms) decode from the
+        # start and count samples, which is exact.
+        sought = (seek_s > 0 and container.format.name in SEEKABLE_DEMUXERS
+                  and bool(stream.time_base) and stream.time_base * rate <= 1)
         if sought:
             origin = stream.start_time or 0
             container.seek(origin + int(seek_s / stream.time_base), stream=stream)

@@ -115,7 +115,7 @@ def test_limit_counts_decoded_seconds_not_the_header():
     assert decode(codec_file("mp3_cover", 3.4), max_duration_s=4).size > 0
 
 
-@pytest.mark.parametrize("kind", ["wav", "flac", "m4a", "webm", "mp3_xing"])
+@pytest.mark.parametrize("kind", ["wav", "flac", "m4a", "webm", "mp3_xing", "mp3_vbr_no_xing"])
 def test_spans_of_a_12_s_file_are_its_slices(kind):
     data = codec_file(kind, 12.0)
     full = decode(data)
