@@ -3,12 +3,10 @@ decoded samples; the header trusted for the over-length refusal only where it is
 
 from __future__ import annotations
 
-import io
 import time
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from pipeline.stages.decode import (
     SAMPLE_RATE, BadAudio, DecodeSettings, decode, decode_task_memory_bytes, header_duration,
