@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dataset_specs(args: argparse.Namespace) -> list:
-    from pipeline.evaluation.datasets import load_dataset_file, parse_dataset_arg
+    from pipeline.evaluation.specs import load_dataset_file, parse_dataset_arg
 
     specs = [parse_dataset_arg(d) for d in args.dataset]
     if args.datasets:

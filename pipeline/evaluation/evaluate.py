@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 
 from pipeline.config import ConfigError, SourceColumns, TranscribeConfig
-from pipeline.evaluation.datasets import (
+from pipeline.evaluation.specs import (
     DatasetSpec, chunk_rows, parent_references, pick_text_column, table_columns,
 )
 from pipeline.evaluation.metrics import from_rows, join_chunks, mean_wer_percent, score_units

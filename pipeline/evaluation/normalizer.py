@@ -5,7 +5,8 @@ Whisper's English normaliser plus its own rules; this module applies the same st
 order, with Whisper's number normaliser and symbol stripper taken from ``whisper-normalizer`` and the
 leaderboard's tables held as data under ``pipeline/evaluation/data/``:
 
-1. lower-case; drop ``[...]``/``<...>`` and ``(...)`` spans; drop fillers (``fillers``: Whisper's
+1. lower-case; drop ellipses (``...`` at the end, a space inside: a reference ``...`` is empty);
+   drop ``[...]``/``<...>`` and ``(...)`` spans; drop fillers (``fillers``: Whisper's
    six plus ``ah``, ``huh``, ``uhm``, ``umm``, ...); no space before an apostrophe;
 2. contractions and titles (``contractions``); ``'s`` becomes ``is`` only after a pronoun or
    question word (``it's`` → ``it is``, ``john's`` → ``john s``);
@@ -82,6 +83,8 @@ class LeaderboardNormalizer:
 
     def __call__(self, text: str) -> str:
         s = text.lower()
+        s = re.sub(r"\.{3,}\s*$", "", s)       # a trailing ellipsis goes
+        s = re.sub(r"\s*\.{3,}\s*", " ", s)    # one inside the text becomes a space
         s = re.sub(r"[<\[][^>\]]*[>\]]", "", s)
         s = re.sub(r"\(([^)]+?)\)", "", s)
         s = self.fillers.sub("", s)
