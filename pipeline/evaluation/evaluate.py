@@ -43,8 +43,8 @@ class Plan:
 
 
 def _input_error(spec: DatasetSpec, message: str) -> str:
-    """A transcribe message re-worded for evaluate: it names the dataset, not ``--input``."""
-    return f"dataset {spec.name} ({spec.uri}): " + message.replace("--input ", "").replace("--input", "its uri")
+    """A transcribe message re-worded for evaluate: about the dataset's uri, not ``--input``."""
+    return f"dataset {spec.name}: " + message.replace("--input ", "").replace("--input", "its uri")
 
 
 def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage) -> Plan:
@@ -53,8 +53,9 @@ def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: 
     try:
         columns = table_columns(storage, spec.uri)
     except (OSError, ValueError) as e:
-        raise ConfigError(_input_error(spec, f"cannot be read ({e}); check the uri in --dataset/--datasets")) from e
-    text = pick_text_column(columns, spec.text_column, f"dataset {spec.name} ({spec.uri})") if columns \
+        raise ConfigError(_input_error(spec, f"{spec.uri} cannot be read ({e}); check the uri in "
+                                             "--dataset/--datasets")) from e
+    text = pick_text_column(columns, spec.text_column, f"dataset {spec.name}: {spec.uri}") if columns \
         else (spec.text_column or "text")
     cols = SourceColumns(audio=spec.audio_column, text=text, id=spec.id_column)
     return Plan(replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=cols,
@@ -143,7 +144,8 @@ def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, 
         try:
             datasets[spec.name] = evaluate_dataset(spec, base, output, storage, spec_model, echo)
         except (ConfigError, StorageUnavailable) as e:
-            datasets[spec.name] = {"uri": spec.uri, "error": str(e).strip().splitlines()[0],
+            message = str(e).strip().splitlines()[0]
+            datasets[spec.name] = {"uri": spec.uri, "error": message.removeprefix(f"dataset {spec.name}: "),
                                    "wer": None, "wer_percent": None}
         if datasets[spec.name].get("error"):
             echo(f"dataset {spec.name} failed: {datasets[spec.name]['error']}")
