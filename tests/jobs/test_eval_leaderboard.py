@@ -15,14 +15,15 @@ from tests.jobs.eval_data import AUDIO, HYPOTHESES, MODEL_ARGS, expected_wer_per
 BOARD = "hf-audio/open-asr-leaderboard"
 # dataset name -> (shard path under the root, text column, [(utterance, reference)])
 SETS = {
-    "ami_cleaned": (f"{BOARD}/ami_cleaned/test-00000-of-00001.parquet", "text", [("a02", "near a pear")]),
+    "ami_cleaned": (f"{BOARD}/ami_cleaned/test-00000-of-00001.parquet", "text", [("a02", "Nearapher.")]),
     "gigaspeech_cleaned": (f"{BOARD}/gigaspeech_cleaned/test-00000-of-00001.parquet", "text",
-                           [("a03_twoblocks", "while I ill last")]),
+                           [("a03_twoblocks", "while ilil last")]),
     "librispeech_test.clean": (f"{BOARD}/librispeech/test.clean-00000-of-00001.parquet", "text",
                                [("a04", "VILLAGE RIVER IN ROAD")]),
     "librispeech_test.other": (f"{BOARD}/librispeech/test.other-00000-of-00001.parquet", "text",
                                [("a02", "NEAR A PAPER")]),
-    "spgispeech": (f"{BOARD}/spgispeech/test-00000-of-00001.parquet", "transcript", [("a04", "Village road.")]),
+    "spgispeech": (f"{BOARD}/spgispeech/test-00000-of-00001.parquet", "transcript",
+                   [("a04", "illage river, in L, x-road.")]),
     "voxpopuli_cleaned_aa": (f"{BOARD}/voxpopuli_cleaned_aa/test-00000-of-00001.parquet", "normalized_text",
                              [("a03_twoblocks", "while i will last")]),
 }
