@@ -8,7 +8,7 @@ DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
 FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
-NORMALIZERS = ("english", "basic", "none")
+NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")
 # 50 feature frames per second: 8000 frames is 160 s of audio in one padding-free forward.
 DEFAULT_MAX_FRAMES_PER_PACK = 8000
 

@@ -1,214 +1,178 @@
-"""Open-ASR-Leaderboard-style evaluation: transcribe each dataset, then score it from its Parquet.
+"""Evaluation the Open ASR Leaderboard's way: transcribe each dataset to ``OUT/<name>/``, score it
+from its Parquet, and write ``report.json``, ``report.md`` and ``report.png`` at ``OUT/``.
 
-Scoring follows the leaderboard: hypotheses and references are normalised (Whisper's English
-normaliser by default), pairs whose reference normalises to empty are left out (and counted), WER is
-corpus-level per dataset (sum of word errors / sum of reference words) and the headline is the
-unweighted mean over datasets. Chunked sets (``parent_id`` + ``chunk_index``) are joined per parent
-in chunk order before scoring.
+Per dataset: rows whose reference normalises to nothing scorable are left out before inference
+(``TranscribeConfig.reference_filter``; chunked sets are filtered by their parent's reference
+here); the silence gate is off (every kept row goes through the model, as on the leaderboard);
+chunks of chunked sets are transcribed as they are (never re-segmented) and joined per parent.
+The figures are defined in :mod:`pipeline.evaluation.metrics`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import posixpath
-import re
 import time
 from dataclasses import dataclass, replace
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
-import pyarrow.parquet as pq
-
 from pipeline.config import ConfigError, SourceColumns, TranscribeConfig
+from pipeline.evaluation.specs import (
+    DatasetSpec, chunk_rows, parent_references, pick_text_column, table_columns,
+)
+from pipeline.evaluation.metrics import from_rows, join_chunks, mean_wer_percent, score_units
+from pipeline.retry import StorageUnavailable
+from pipeline.scoring import is_scorable_reference
 from pipeline.sinks.output import read_columns
-from pipeline.scoring import make_normalizer, word_errors
 from pipeline.storage import Storage
 
 RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error", "features_seconds", "infer_seconds"]
-_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+INPUTS_DIR = "_inputs"          # chunk manifests the evaluation writes for chunked sets
+NO_SILENCE_GATE = float("-inf")
+UNSEGMENTED_SECONDS = 1e9       # chunks are transcribed whole
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    uri: str
-    format: str = "auto"
-    text_column: str = "text"
-    id_column: str = "id"
-    audio_column: str | None = None
-    parent_column: str | None = None  # chunked sets: the long recording each chunk belongs to
-    chunk_column: str | None = None  # chunked sets: the chunk's position in its parent
+class Plan:
+    """How one dataset is transcribed: its config, and for chunked sets the chunk → parent map."""
 
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ConfigError(f"dataset name {self.name!r} must be letters, digits, '.', '_' or '-'")
-        if (self.parent_column is None) != (self.chunk_column is None):
-            raise ConfigError(f"dataset {self.name}: give both parent_column and chunk_column, or neither")
+    config: TranscribeConfig
+    chunks: list[dict] | None = None
+    references: dict[str, str] | None = None
+    dropped_parents: int = 0
 
 
-def parse_dataset_arg(text: str) -> DatasetSpec:
-    """``NAME=URI`` from ``--dataset``."""
-    name, sep, uri = text.partition("=")
-    if not sep or not name or not uri:
-        raise ConfigError(f"--dataset expects NAME=URI, got {text!r}")
-    return DatasetSpec(name=name.strip(), uri=uri.strip())
+def _input_error(spec: DatasetSpec, message: str) -> str:
+    """A transcribe message re-worded for evaluate: about the dataset's uri, not ``--input``."""
+    return f"dataset {spec.name}: " + message.replace("--input ", "").replace("--input", "its uri")
 
 
-def load_dataset_file(path: str) -> list[DatasetSpec]:
-    """A YAML or JSON file: ``datasets: [{name, uri, format?, text_column?, id_column?, ...}]``."""
-    import yaml  # JSON is a subset of YAML
-
+def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage) -> Plan:
+    """A dataset read as transcribe reads it; the reference is the first of the leaderboard's
+    text columns it has (or ``spec.text_column``)."""
     try:
-        with open(path) as f:
-            raw = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"--datasets {path}: cannot read it ({e})") from e
-    entries = raw.get("datasets") if isinstance(raw, dict) else raw
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"--datasets {path}: expected a list of datasets under 'datasets:'")
-    known = set(DatasetSpec.__dataclass_fields__)
-    specs = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "name" not in entry or "uri" not in entry:
-            raise ConfigError(f"--datasets {path}: entry {i} needs 'name' and 'uri'")
-        unknown = set(entry) - known
-        if unknown:
-            raise ConfigError(f"--datasets {path}: entry {entry['name']!r} has unknown keys {sorted(unknown)}")
-        specs.append(DatasetSpec(**entry))
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--datasets {path}: dataset names must be unique, got {names}")
-    return specs
+        columns = table_columns(storage, spec.uri)
+    except (OSError, ValueError) as e:
+        raise ConfigError(_input_error(spec, f"{spec.uri} cannot be read ({e}); check the uri in "
+                                             "--dataset/--datasets")) from e
+    text = pick_text_column(columns, spec.text_column, f"dataset {spec.name}: {spec.uri}") if columns \
+        else (spec.text_column or "text")
+    cols = SourceColumns(audio=spec.audio_column, text=text, id=spec.id_column)
+    return Plan(replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=cols,
+                        silence_dbfs=NO_SILENCE_GATE, reference_filter=base.normalizer))
 
 
-def read_chunk_index(storage: Storage, spec: DatasetSpec) -> dict[str, tuple[str, int]]:
-    """``id -> (parent, chunk index)`` read from the dataset's own manifest or Parquet shards."""
-    fs, path = storage.filesystem(spec.uri)
-    cols = [spec.id_column, spec.parent_column, spec.chunk_column]
-    if fs.isdir(path):
-        files = sorted(p for p in fs.find(path) if p.endswith(".parquet"))
-    else:
-        files = [path]
-    tables = []
-    for file in files:
-        with fs.open(file, "rb") as f:
-            if file.endswith(".parquet"):
-                tables.append(pq.read_table(f, columns=cols))
-            elif file.endswith(".csv"):
-                tables.append(pacsv.read_csv(f).select(cols))
-            elif file.endswith((".jsonl", ".json")):
-                tables.append(pajson.read_json(f).select(cols))
-            else:
-                raise ConfigError(f"dataset {spec.name}: chunk columns need a manifest or Parquet source, got {file}")
-    rows = pa.concat_tables(tables).to_pylist()
-    return {str(r[spec.id_column]): (str(r[spec.parent_column]), int(r[spec.chunk_column])) for r in rows}
+def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage,
+                 inputs_root: str) -> Plan:
+    """A chunked set: a JSONL manifest of its chunks (id = the chunk's file name, text = the
+    parent's reference) written under ``OUT/_inputs/``; chunks of parents whose reference is not
+    scorable are left out here."""
+    chunks = chunk_rows(storage, spec)
+    references = parent_references(storage, spec)
+    keep = {p for p in {c["parent"] for c in chunks}
+            if is_scorable_reference(references.get(p), base.normalizer)}
+    dropped = len({c["parent"] for c in chunks}) - len(keep)
+    kept = [c for c in chunks if c["parent"] in keep]
+    if not kept:
+        raise ConfigError(f"dataset {spec.name}: no parent in {spec.parents_uri} has a scorable "
+                          f"reference for the chunks in {spec.uri} (check parent_id against the parents' id)")
+    manifest = posixpath.join(inputs_root, f"{spec.name}.jsonl")
+    lines = "".join(json.dumps({"id": c["file"], "audio_filepath": c["audio"],
+                                "text": references[c["parent"]]}) + "\n" for c in kept)
+    fs, path = storage.filesystem(manifest)
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    with fs.open(path, "wb") as f:
+        f.write(lines.encode())
+    cols = SourceColumns(audio="audio_filepath", text="text", id="id")
+    config = replace(base, inputs=(manifest,), output=output, format="manifest", columns=cols,
+                     silence_dbfs=NO_SILENCE_GATE, max_segment_seconds=UNSEGMENTED_SECONDS,
+                     max_duration_seconds=max(base.max_duration_seconds, UNSEGMENTED_SECONDS),
+                     reference_filter=None)
+    return Plan(config, chunks=kept, references=references, dropped_parents=dropped)
 
 
-def join_chunks(rows: list[dict], chunks: dict[str, tuple[str, int]]) -> list[dict]:
-    """One row per parent: texts and references joined with spaces in chunk order, durations summed.
-
-    A parent with any failed chunk keeps the first error (its text is then not scored).
-    """
-    groups: dict[str, list[tuple[int, dict]]] = {}
-    for row in rows:
-        parent, index = chunks.get(row["id"], (row["id"], 0))
-        groups.setdefault(parent, []).append((index, row))
-    out = []
-    for parent, members in groups.items():
-        members.sort(key=lambda m: m[0])
-        parts = [r for _, r in members]
-        errors = [r["error"] for r in parts if r["error"]]
-        refs = [r["reference"] for r in parts if r["reference"] is not None]
-        out.append({
-            "id": parent,
-            "text": None if errors else " ".join(r["text"] or "" for r in parts).strip(),
-            "reference": " ".join(refs).strip() if refs else None,
-            "duration_s": sum(r["duration_s"] or 0.0 for r in parts),
-            "error": errors[0] if errors else None,
-            "chunks": len(parts),
-        })
-    return out
-
-
-def score_rows(rows: list[dict], normalizer: str) -> dict:
-    """Corpus WER of ``rows`` (leaderboard rules) plus counts."""
-    normalize = make_normalizer(normalizer)
-    errors = words = scored = empty_refs = failed = no_ref = 0
-    for row in rows:
-        if row["error"]:
-            failed += 1
-            continue
-        if row["reference"] is None:
-            no_ref += 1
-            continue
-        if not normalize(row["reference"]).split():
-            empty_refs += 1
-            continue
-        e, w = word_errors(row["reference"], row["text"] or "", normalize)
-        errors, words, scored = errors + e, words + w, scored + 1
-    return {
-        "wer": errors / words if words else None,
-        "word_errors": errors, "reference_words": words,
-        "utterances": len(rows), "scored": scored, "empty_references": empty_refs,
-        "failed": failed, "without_reference": no_ref,
-        "audio_seconds": sum(r["duration_s"] or 0.0 for r in rows if not r["error"]),
-    }
-
-
-def model_time(rows: list[dict]) -> dict:
-    """Leaderboard-style model time: decode + features + inference + text decoding, summed over rows."""
-    ok = [r for r in rows if not r["error"]]
-    seconds = sum((r.get("features_seconds") or 0.0) + (r.get("infer_seconds") or 0.0) for r in ok)
-    audio = sum(r["duration_s"] or 0.0 for r in ok)
-    return {"model_seconds": seconds, "rtfx_model": audio / seconds if seconds > 0 else None}
-
-
-def dataset_config(base: TranscribeConfig, spec: DatasetSpec, output: str) -> TranscribeConfig:
-    columns = SourceColumns(audio=spec.audio_column, text=spec.text_column, id=spec.id_column)
-    return replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=columns)
-
-
-def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, model=None, echo=print) -> dict:
-    """Transcribe every dataset to ``output/<name>/`` and write ``report.json``, ``report.md``, a chart."""
-    from pipeline.model_ref import resolve_model
-    from pipeline.evaluation.report import write_reports
+def evaluate_dataset(spec: DatasetSpec, base: TranscribeConfig, output: str, storage: Storage,
+                     model, echo=print) -> dict:
+    """Transcribe and score one dataset; its entry of ``report.json``."""
     from pipeline.run import run_transcribe
+
+    out = posixpath.join(output.rstrip("/"), spec.name)
+    if spec.chunked:
+        plan = plan_chunked(base, spec, out, storage, posixpath.join(output.rstrip("/"), INPUTS_DIR))
+    else:
+        plan = plan_plain(base, spec, out, storage)
+    started = time.monotonic()
+    try:
+        summary = run_transcribe(plan.config, model, echo=echo)
+    except ConfigError as e:
+        raise ConfigError(_input_error(spec, str(e))) from e
+    wall = time.monotonic() - started
+    rows = read_columns(storage, out, RESULT_COLUMNS).to_pylist()
+    extra = {}
+    if plan.chunks is not None:
+        units, failed_chunks = join_chunks(rows, plan.chunks, plan.references)
+        extra = {"chunks": len(rows), "failed_chunks": failed_chunks}
+    else:
+        units = from_rows(rows)
+    score = score_units(units, base.normalizer)
+    score["dropped_unscorable"] += int(summary.get("dropped_unscorable") or 0) + plan.dropped_parents
+    score.update(extra, uri=spec.uri, wall_seconds=round(wall, 3),
+                 rtfx_job=round(score["audio_seconds"] / wall, 2) if wall > 0 else None,
+                 hub=spec.hub, config=spec.config, split=spec.split)
+    if score["succeeded"] == 0:
+        score["error"] = (f"no successful row ({score['failed']} failed, "
+                          f"{score['dropped_unscorable']} dropped as unscorable)")
+    return score
+
+
+def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, model=None,
+                 echo=print) -> dict:
+    """Evaluate every dataset, then write the reports; returns ``report.json``'s content.
+
+    A dataset that cannot be read or has no successful row gets an ``error`` entry and the others
+    go on; ``report["failed_datasets"]`` names them (the job then exits non-zero).
+    """
+    from pipeline.evaluation.report import write_reports
+    from pipeline.model_ref import resolve_model
 
     storage = Storage.from_env(base.s3_endpoint)
     spec_model = model or resolve_model(base.model, base.revision, base.device, base.dtype)
     started = time.monotonic()
-    datasets = {}
+    datasets: dict[str, dict] = {}
     for spec in specs:
-        out = posixpath.join(output.rstrip("/"), spec.name)
         echo(f"── dataset {spec.name}: {spec.uri}")
-        t0 = time.monotonic()
-        summary = run_transcribe(dataset_config(base, spec, out), spec_model, echo=echo)
-        wall = time.monotonic() - t0
-        rows = read_columns(storage, out, RESULT_COLUMNS).to_pylist()
-        timing = model_time(rows)
-        if spec.parent_column:
-            rows = join_chunks(rows, read_chunk_index(storage, spec))
-        score = score_rows(rows, base.normalizer)
-        score.update(timing)
-        score.update(wall_seconds=wall, rtfx=score["audio_seconds"] / wall if wall > 0 else None,
-                     rtfx_inferred=summary.get("rtfx"), model=summary.get("model"))
-        datasets[spec.name] = score
-    wall = time.monotonic() - started
-    model_seconds = sum(d["model_seconds"] for d in datasets.values())
-    wers = [d["wer"] for d in datasets.values() if d["wer"] is not None]
-    audio = sum(d["audio_seconds"] for d in datasets.values())
-    report = {
-        "datasets": datasets,
-        "mean_wer": sum(wers) / len(wers) if wers else None,
-        "audio_seconds": audio, "wall_seconds": wall, "rtfx": audio / wall if wall > 0 else None,
-        "model_seconds": model_seconds, "rtfx_model": audio / model_seconds if model_seconds > 0 else None,
-        "normalizer": base.normalizer, "model": spec_model.name_or_path,
-        "settings": base.settings(),
-    }
+        try:
+            datasets[spec.name] = evaluate_dataset(spec, base, output, storage, spec_model, echo)
+        except (ConfigError, StorageUnavailable) as e:
+            message = str(e).strip().splitlines()[0]
+            datasets[spec.name] = {"uri": spec.uri, "error": message.removeprefix(f"dataset {spec.name}: "),
+                                   "wer": None, "wer_percent": None}
+        if datasets[spec.name].get("error"):
+            echo(f"dataset {spec.name} failed: {datasets[spec.name]['error']}")
+    report = summarize(datasets, time.monotonic() - started, base, spec_model)
     write_reports(storage, output, report)
     return report
 
 
-def report_json(report: dict) -> str:
-    return json.dumps(report, indent=2, sort_keys=True)
+def summarize(datasets: dict[str, dict], wall: float, base: TranscribeConfig, model) -> dict:
+    """``report.json``: the datasets plus the leaderboard's mean WER and the job's RTFx figures."""
+    scored = [d for d in datasets.values() if d.get("wer_percent") is not None]
+    mean = mean_wer_percent([d["wer_percent"] for d in scored])
+    audio = sum(d.get("audio_seconds") or 0.0 for d in datasets.values())
+    timed = [d for d in datasets.values() if d.get("rtfx") is not None]
+    model_seconds = sum(d["model_seconds"] for d in timed)
+    timed_audio = sum(d["audio_seconds"] for d in timed)
+    settings = {k: (str(v) if isinstance(v, float) and math.isinf(v) else v)
+                for k, v in base.settings().items()}
+    return {
+        "datasets": datasets,
+        "mean_wer_percent": mean,
+        "mean_wer": None if mean is None else mean / 100,
+        "audio_seconds": audio, "model_seconds": model_seconds, "wall_seconds": round(wall, 3),
+        "rtfx": round(timed_audio / model_seconds, 2) if model_seconds > 0 else None,
+        "rtfx_job": round(audio / wall, 2) if wall > 0 else None,
+        "failed_datasets": [name for name, d in datasets.items() if d.get("error")],
+        "normalizer": base.normalizer, "model": model.name_or_path,
+        "revision": model.revision or base.revision,
+        "settings": settings,
+    }

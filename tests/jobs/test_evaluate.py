@@ -1,120 +1,95 @@
-"""Evaluation: WER on hand-checked pairs, chunk joining, and a report recomputed from its Parquet."""
+"""jobs.evaluate end to end on the tiny model: WER recomputed independently, failures, dataset flags."""
 
 import json
-import shutil
 
 import pyarrow.parquet as pq
 import pytest
 
 from jobs.evaluate import main
-from pipeline.evaluation.evaluate import DatasetSpec, join_chunks, load_dataset_file, parse_dataset_arg, score_rows
-from pipeline.scoring import make_normalizer, word_errors
-from tests.model.conftest import TINY
+from tests.jobs.eval_data import HYPOTHESES, MODEL_ARGS, expected_wer_percent, write_hf_parquet, write_manifest
 
-english = make_normalizer("english")
-
-
-@pytest.mark.parametrize("ref,hyp,errors,words", [
-    ("the cat sat on the mat", "the cat sat on the mat", 0, 6),
-    ("the cat sat on the mat", "the cat sat on mat", 1, 6),          # one deletion
-    ("the cat sat", "a cat sat down", 2, 3),                         # substitution + insertion
-    ("Hello, World!", "hello world", 0, 2),                          # punctuation and casing
-    ("I can't go", "I can not go", 0, 4),                            # contraction: can't -> can not
-    ("it costs twenty five dollars", "it costs $25", 0, 3),          # spelled-out number -> "$25"
-    ("Mr. Smith arrived", "mister smith arrived", 0, 3),             # title abbreviation
-    ("colour", "color", 0, 1),                                       # British spelling
-])
-def test_english_normaliser_wer(ref, hyp, errors, words):
-    assert word_errors(ref, hyp, english) == (errors, words)
+REFS = {"a02": "Near a pear.", "a03_twoblocks": "while I ill last", "a04": "village river in road",
+        "a05": "other village"}
 
 
-def test_basic_and_none_normalisers_differ_on_case():
-    assert word_errors("Hello world", "hello world", make_normalizer("none")) == (1, 2)
-    assert word_errors("Hello world", "hello world", make_normalizer("basic")) == (0, 2)
-
-
-def test_scoring_skips_empty_references_and_errors():
-    rows = [
-        {"id": "a", "text": "red green", "reference": "red green blue", "duration_s": 1.0, "error": None},
-        {"id": "b", "text": "x", "reference": "uh, um", "duration_s": 2.0, "error": None},  # fillers: normalises to empty
-        {"id": "c", "text": None, "reference": "cyan", "duration_s": None, "error": "undecodable audio"},
-        {"id": "d", "text": "alpha beta", "reference": "alpha gamma", "duration_s": 1.5, "error": None},
-    ]
-    s = score_rows(rows, "english")
-    assert (s["word_errors"], s["reference_words"]) == (2, 5)
-    assert s["wer"] == pytest.approx(0.4)
-    assert (s["scored"], s["empty_references"], s["failed"], s["utterances"]) == (2, 1, 1, 4)
-    assert s["audio_seconds"] == pytest.approx(4.5)
-
-
-def test_chunks_join_in_chunk_order():
-    rows = [
-        {"id": "p1-c2", "text": "world", "reference": "world", "duration_s": 1.0, "error": None},
-        {"id": "p1-c0", "text": "hello", "reference": "hello", "duration_s": 2.0, "error": None},
-        {"id": "p1-c1", "text": "there", "reference": "dear", "duration_s": 1.5, "error": None},
-        {"id": "p2-c0", "text": "solo", "reference": "solo", "duration_s": 0.5, "error": None},
-    ]
-    index = {"p1-c0": ("p1", 0), "p1-c1": ("p1", 1), "p1-c2": ("p1", 2), "p2-c0": ("p2", 0)}
-    joined = {r["id"]: r for r in join_chunks(rows, index)}
-    assert joined["p1"]["text"] == "hello there world"
-    assert joined["p1"]["reference"] == "hello dear world"
-    assert joined["p1"]["duration_s"] == pytest.approx(4.5) and joined["p1"]["chunks"] == 3
-    assert joined["p2"]["text"] == "solo"
-    # Scored per parent: one substitution among 3 + 1 words.
-    assert score_rows(list(joined.values()), "english")["wer"] == pytest.approx(0.25)
-
-
-def test_dataset_arguments(tmp_path):
-    assert parse_dataset_arg("ls=s3://b/x/") == DatasetSpec("ls", "s3://b/x/")
-    f = tmp_path / "d.yaml"
-    f.write_text("datasets:\n  - {name: a, uri: x/, text_column: sentence}\n  - {name: b, uri: y.jsonl}\n")
-    specs = load_dataset_file(str(f))
-    assert [s.name for s in specs] == ["a", "b"] and specs[0].text_column == "sentence"
-    f.write_text("datasets:\n  - {name: a, uri: x/, colour: red}\n")
-    with pytest.raises(ValueError, match="unknown keys"):
-        load_dataset_file(str(f))
-
-
-def test_evaluate_job_report_matches_parquet(tmp_path):
-    # A chunked copy of the fixture manifest: a03..a06 are chunks of two parents.
-    src = tmp_path / "fx"
-    shutil.copytree(TINY / "audio", src / "audio")
-    lines = [json.loads(x) for x in (TINY / "manifest.jsonl").read_text().splitlines()]
-    chunked = []
-    for i, row in enumerate(lines):
-        chunked.append({**row, "parent_id": "long1" if i % 2 else "long2", "chunk_index": i})
-    (src / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    (src / "chunked.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chunked))
-    (tmp_path / "sets.yaml").write_text(
-        f"datasets:\n  - {{name: chunked, uri: {src / 'chunked.jsonl'}, parent_column: parent_id, chunk_column: chunk_index}}\n")
+def test_report_matches_an_independent_kaldialign_score(ray_session, tmp_path):
+    src = write_manifest(tmp_path / "set", list(REFS.items()))
     out = tmp_path / "eval"
-    code = main(["--dataset", f"plain={src / 'manifest.jsonl'}", "--datasets", str(tmp_path / "sets.yaml"),
-                 "--output", str(out), "--model", str(TINY), "--device", "cpu"])
-    assert code == 0
+    assert main(["--dataset", f"plain={src}", "--output", str(out), *MODEL_ARGS]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert set(report["datasets"]) == {"plain", "chunked"}
-    # Recompute the plain set's WER independently from its Parquet rows.
-    rows = pq.read_table(out / "plain").to_pylist()
-    assert len(rows) == len(lines) and all(r["error"] is None for r in rows)
-    errors = words = 0
-    for r in rows:
-        e, w = word_errors(r["reference"], r["text"], english)
-        errors, words = errors + e, words + w
     plain = report["datasets"]["plain"]
-    assert plain["wer"] == pytest.approx(errors / words)
-    assert plain["utterances"] == len(lines)
-    assert plain["audio_seconds"] == pytest.approx(sum(r["duration"] for r in lines), abs=1e-3)
-    # The chunked set is scored per parent: two utterances, references joined in chunk order.
-    chunked_report = report["datasets"]["chunked"]
-    assert chunked_report["utterances"] == 2
-    by_id = {r["id"]: r for r in pq.read_table(out / "chunked").to_pylist()}
-    parents = join_chunks(list(by_id.values()), {r["id"]: (r["parent_id"], r["chunk_index"]) for r in chunked})
-    assert chunked_report["wer"] == pytest.approx(score_rows(parents, "english")["wer"])
-    assert report["mean_wer"] == pytest.approx((plain["wer"] + chunked_report["wer"]) / 2)
-    timed = [r["features_seconds"] + r["infer_seconds"] for r in rows]
-    assert all(t > 0 for t in timed)
-    assert plain["rtfx_model"] == pytest.approx(sum(r["duration_s"] for r in rows) / sum(timed))
-    assert plain["rtfx_model"] > plain["rtfx"] > 0  # model time excludes Ray start-up and scheduling
+    want = expected_wer_percent([(REFS[u], HYPOTHESES[u]) for u in REFS])
+    assert plain["wer_percent"] == want
+    assert report["mean_wer_percent"] == want and report["failed_datasets"] == []
+    assert (plain["utterances"], plain["failed"], plain["dropped_unscorable"]) == (4, 0, 0)
+    rows = pq.read_table(out / "plain").to_pylist()
+    assert sorted(r["id"] for r in rows) == sorted(REFS)
+    timed = sum(r["features_seconds"] + r["infer_seconds"] for r in rows)
+    assert plain["rtfx"] == round(sum(r["duration_s"] for r in rows) / timed, 2)
     md = (out / "report.md").read_text()
-    assert "| plain | 6 |" in md and "| chunked | 2 |" in md and "report.png" in md
+    assert f"| {report['model']} | {want:.2f} | {plain['rtfx']:.2f} | {want:.2f} |" in md
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unscorable_reference_dropped_before_inference(ray_session, tmp_path):
+    # Needs run_transcribe to honour TranscribeConfig.reference_filter (the ingest work).
+    src = write_manifest(tmp_path / "set", [("a02", "near"), ("a03_twoblocks", "..."), ("a04", "um [noise]")])
+    out = tmp_path / "eval"
+    assert main(["--dataset", f"s={src}", "--output", str(out), *MODEL_ARGS]) == 0
+    report = json.loads((out / "report.json").read_text())["datasets"]["s"]
+    assert (report["utterances"], report["dropped_unscorable"]) == (1, 2)
+    assert [r["id"] for r in pq.read_table(out / "s").to_pylist()] == ["a02"]
+    assert json.loads((out / "s" / "_summary.json").read_text())["dropped_unscorable"] == 2
+
+
+def test_every_row_failed_exits_non_zero_with_one_line(ray_session, tmp_path, capsys):
+    good = write_manifest(tmp_path / "good", [("a02", "near")])
+    bad = tmp_path / "bad"
+    (bad / "audio").mkdir(parents=True)
+    for name in ("x1", "x2"):
+        (bad / "audio" / f"{name}.flac").write_bytes(b"not audio at all" * 10)
+    (bad / "m.jsonl").write_text("".join(json.dumps({"id": n, "audio_filepath": f"audio/{n}.flac", "text": "hello"})
+                                         + "\n" for n in ("x1", "x2")))
+    out = tmp_path / "eval"
+    code = main(["--dataset", f"good={good}", "--dataset", f"broken={bad / 'm.jsonl'}", "--output", str(out),
+                 *MODEL_ARGS])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: dataset broken: no successful row (2 failed, 0 dropped as unscorable)"
+    report = json.loads((out / "report.json").read_text())
+    assert report["failed_datasets"] == ["broken"]
+    assert report["datasets"]["broken"]["wer_percent"] is None
+    assert report["datasets"]["broken"]["failed"] == 2 and report["datasets"]["broken"]["reference_words"] == 2
+    good_wer = expected_wer_percent([("near", HYPOTHESES["a02"])])
+    assert report["mean_wer_percent"] == good_wer == report["datasets"]["good"]["wer_percent"]
+    assert "| broken | failed | failed |" not in (out / "report.md").read_text()
+    assert "* **broken**: no successful row" in (out / "report.md").read_text()
+
+
+def test_parquet_without_id_column_and_sentence_text(ray_session, tmp_path):
+    rows = [("a02", "near a pear"), ("a04", "village road")]
+    shard = write_hf_parquet(tmp_path / "hf" / "test-00000-of-00001.parquet", rows, text_column="sentence",
+                             with_id=False)
+    out = tmp_path / "eval"
+    assert main(["--dataset", f"noid={shard.parent}", "--output", str(out), *MODEL_ARGS]) == 0
+    got = {r["id"]: r for r in pq.read_table(out / "noid").to_pylist()}
+    assert sorted(got) == ["test-00000-of-00001/0", "test-00000-of-00001/1"]
+    assert got["test-00000-of-00001/1"]["reference"] == "village road"
+    report = json.loads((out / "report.json").read_text())
+    assert report["datasets"]["noid"]["wer_percent"] == expected_wer_percent(
+        [(ref, HYPOTHESES[uid]) for uid, ref in rows])
+
+
+def test_errors_name_evaluate_flags(tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main(["--dataset", f"gone={tmp_path / 'nowhere'}", "--output", str(out), *MODEL_ARGS])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: dataset gone: '{tmp_path / 'nowhere'}' does not exist") and "--input" not in err
+    assert main(["--output", str(out), *MODEL_ARGS]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: give at least one --dataset NAME=URI or --datasets FILE (or --datasets leaderboard)")
+    assert main(["--datasets", "no-such-board", "--output", str(out), *MODEL_ARGS]) == 2
+    assert "error: --datasets no-such-board: cannot read it" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--dataset", "a=b", "--output", str(out), "--normalizer", "english"])
