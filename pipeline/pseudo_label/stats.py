@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.pseudo_label.filters import RULES, Filters
 
@@ -26,7 +27,8 @@ GROUPS = ("kept", "this_rule", "other")
 
 
 def block_counts(batch: pa.Table) -> pa.Table:
-    """One row per block: ``counts_json`` = {reason or "kept": [rows, seconds]}, ``max_duration``."""
+    """One row per block: ``counts_json`` = {reason or "kept": [rows, seconds]} and
+    ``ranges_json`` = {panel column: [min, max]} over the rows without an error."""
     counts: dict[str, list] = {}
     for keep, reason, seconds in zip(batch.column("keep").to_pylist(),
                                      batch.column("reject_reason").to_pylist(),
@@ -34,20 +36,29 @@ def block_counts(batch: pa.Table) -> pa.Table:
         entry = counts.setdefault("kept" if keep else reason, [0, 0.0])
         entry[0] += 1
         entry[1] += seconds or 0.0
-    durations = [d for d in batch.column("duration_s").to_pylist() if d is not None]
-    return pa.table({"counts_json": [json.dumps(counts)],
-                     "max_duration": [max(durations, default=0.0)]})
+    ok = batch.filter(pc.is_null(batch.column("error")))
+    ranges = {}
+    for column, _, _ in PANELS:
+        bounds = pc.min_max(ok.column(column))
+        if bounds["min"].is_valid:
+            ranges[column] = [float(bounds["min"].as_py()), float(bounds["max"].as_py())]
+    return pa.table({"counts_json": [json.dumps(counts)], "ranges_json": [json.dumps(ranges)]})
 
 
-def merge_counts(blocks: list[dict]) -> tuple[dict, float]:
-    """The per-block rows of :func:`block_counts` added up: ({name: [rows, seconds]}, max)."""
+def merge_counts(blocks: list[dict]) -> tuple[dict, dict]:
+    """The per-block rows of :func:`block_counts` added up: ({name: [rows, seconds]},
+    {column: [min, max]})."""
     total: dict[str, list] = {}
+    ranges: dict[str, list] = {}
     for block in blocks:
         for name, (rows, seconds) in json.loads(block["counts_json"]).items():
             entry = total.setdefault(name, [0, 0.0])
             entry[0] += rows
             entry[1] += seconds
-    return total, max((b["max_duration"] for b in blocks), default=0.0)
+        for column, (low, high) in json.loads(block["ranges_json"]).items():
+            old = ranges.get(column, [low, high])
+            ranges[column] = [min(old[0], low), max(old[1], high)]
+    return total, ranges
 
 
 def summary_from_counts(counts: dict) -> dict:
@@ -62,17 +73,24 @@ def summary_from_counts(counts: dict) -> dict:
             "rejected_by": rejected}
 
 
-def bin_edges(max_duration: float) -> dict[str, np.ndarray]:
-    top = max(1.0, float(np.ceil(max_duration)))
-    return {"confidence": np.linspace(0.0, 1.0, BINS + 1),
-            "draft_disagreement": np.linspace(0.0, 1.0, BINS + 1),
-            "duration_s": np.linspace(0.0, top, BINS + 1)}
+def bin_edges(ranges: dict, filters: Filters) -> dict[str, np.ndarray]:
+    """``BINS`` equal bins per panel spanning the data and the panel's thresholds (a 5 % margin
+    each side; fractions clipped to [0, 1], durations to >= 0)."""
+    edges = {}
+    for column, _, _ in PANELS:
+        points = list(ranges.get(column, [0.0, 1.0])) + [v for v, _ in _thresholds(column, filters)]
+        low, high = min(points), max(points)
+        pad = max(high - low, 1e-3 if column != "duration_s" else 0.1) * 0.05
+        low, high = max(0.0, low - pad), high + pad
+        if column != "duration_s":
+            high = min(1.0, high)
+        edges[column] = np.linspace(low, high, BINS + 1)
+    return edges
 
 
-def block_histograms(batch: pa.Table, *, max_duration: float) -> pa.Table:
+def block_histograms(batch: pa.Table, *, edges: dict) -> pa.Table:
     """One row per block: per panel and group (kept / rejected by the panel's rule / rejected by
     another rule) the counts in each bin. Rows with an error (no confidence) are left out."""
-    edges = bin_edges(max_duration)
     ok = [r for r in batch.select(STATS_COLUMNS).to_pylist() if r["error"] is None]
     out = {}
     for column, reasons, _ in PANELS:
@@ -109,7 +127,7 @@ def _thresholds(column: str, filters: Filters) -> list[tuple[float, str]]:
     return [(v, name) for v, name in pairs if v is not None]
 
 
-def histogram_png(hist: dict[str, np.ndarray], max_duration: float, filters: Filters,
+def histogram_png(hist: dict[str, np.ndarray], edges: dict, filters: Filters,
                   summary: dict) -> bytes:
     """Three stacked histograms (kept / rejected by this panel's rule / rejected by another),
     threshold lines, counts in the legends, both axes labelled."""
@@ -118,7 +136,8 @@ def histogram_png(hist: dict[str, np.ndarray], max_duration: float, filters: Fil
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    edges = bin_edges(max_duration)
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     colours = {"kept": "#228833", "this_rule": "#cc3311", "other": "#bbbbbb"}
     for ax, (column, reasons, xlabel) in zip(axes, PANELS):
@@ -135,7 +154,9 @@ def histogram_png(hist: dict[str, np.ndarray], max_duration: float, filters: Fil
             ax.axvline(value, color="black", linestyle="--", linewidth=1.2, label=f"{flag} {value:g}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("utterances")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(edges[column][0], edges[column][-1])
+        ax.set_ylim(0, max(1, int(bottom.max())) * 1.6)   # headroom for the legend
         ax.legend(fontsize=8, loc="upper left")
     by_rule = ", ".join(f"{r} {v['rows']}" for r, v in summary["rejected_by"].items()) or "none"
     fig.suptitle(f"kept {summary['kept']} of {summary['rows']} utterances "
@@ -157,9 +178,10 @@ def filter_stats(storage, root: str, scored_dir: str, filters: Filters) -> tuple
     path = posixpath.join(root_path, scored_dir)
     blocks = ray.data.read_parquet(path, filesystem=arrow_fs, columns=STATS_COLUMNS).map_batches(
         block_counts, batch_format="pyarrow", batch_size=None).take_all()
-    counts, max_duration = merge_counts(blocks)
+    counts, ranges = merge_counts(blocks)
     summary = summary_from_counts(counts)
+    edges = bin_edges(ranges, filters)
     hist = merge_histograms(ray.data.read_parquet(path, filesystem=arrow_fs, columns=STATS_COLUMNS)
                             .map_batches(block_histograms, batch_format="pyarrow", batch_size=None,
-                                         fn_kwargs={"max_duration": max_duration}).take_all())
-    return summary, histogram_png(hist, max_duration, filters, summary)
+                                         fn_kwargs={"edges": edges}).take_all())
+    return summary, histogram_png(hist, edges, filters, summary)
