@@ -57,9 +57,11 @@ def draft_disagreement(draft: str, final: str, normalize: Callable[[str], str]) 
 
 def wer_reason(reference: str | None, text: str, max_wer: float, normalize: Callable[[str], str],
                normalizer: str) -> str | None:
-    """``no_reference`` when ``reference`` normalises to nothing scorable, ``high_wer`` when the
-    label's WER against it exceeds ``max_wer``, else ``None``."""
-    if not is_scorable_reference(reference, normalizer):
+    """``no_reference`` when ``reference`` normalises to nothing scorable (nothing, the
+    leaderboard's ignore marker, or no letter or digit at all: what a normaliser leaves of
+    ``Um, uh...``), ``high_wer`` when the label's WER against it exceeds ``max_wer``, else ``None``."""
+    if not is_scorable_reference(reference, normalizer) or \
+            not any(ch.isalnum() for ch in normalize(reference)):
         return "no_reference"
     errors, words = word_errors(reference, text, normalize)
     return "high_wer" if errors / words > max_wer else None
