@@ -176,12 +176,12 @@ def filter_stats(storage, root: str, scored_dir: str, filters: Filters) -> tuple
 
     arrow_fs, root_path = storage.arrow_filesystem(root)
     path = posixpath.join(root_path, scored_dir)
-    blocks = ray.data.read_parquet(path, filesystem=arrow_fs, columns=STATS_COLUMNS).map_batches(
+    blocks = ray.data.read_parquet(path, filesystem=arrow_fs).select_columns(STATS_COLUMNS).map_batches(
         block_counts, batch_format="pyarrow", batch_size=None).take_all()
     counts, ranges = merge_counts(blocks)
     summary = summary_from_counts(counts)
     edges = bin_edges(ranges, filters)
-    hist = merge_histograms(ray.data.read_parquet(path, filesystem=arrow_fs, columns=STATS_COLUMNS)
+    hist = merge_histograms(ray.data.read_parquet(path, filesystem=arrow_fs).select_columns(STATS_COLUMNS)
                             .map_batches(block_histograms, batch_format="pyarrow", batch_size=None,
                                          fn_kwargs={"edges": edges}).take_all())
     return summary, histogram_png(hist, edges, filters, summary)
