@@ -48,9 +48,9 @@ def _normalizer(name: str):
 
 
 def _scored_schema(schema: pa.Schema) -> pa.Schema:
-    base = [f for f in schema if f.name not in ("audio",) and f.name not in
-            {s.name for s in SCORED_FIELDS}]
-    return pa.schema(base + SCORED_FIELDS)
+    """The transcript columns without ``audio``, then :data:`SCORED_FIELDS`."""
+    added = {f.name for f in SCORED_FIELDS} | {"audio"}
+    return pa.schema([f for f in schema if f.name not in added] + SCORED_FIELDS)
 
 
 def _export(row: dict, audio: bytes | None) -> bytes | None:
@@ -73,10 +73,10 @@ def score_and_export(batch: pa.Table, *, filters: Filters, normalizer: str, stor
     normalize = _normalizer(normalizer)
     fs, root_path = storage.filesystem(root)
     schema = _scored_schema(batch.schema)
-    audio = batch.column("audio").to_pylist() if "audio" in batch.column_names else [None] * len(batch)
+    has_audio = "audio" in batch.column_names
+    audio = batch.column("audio").to_pylist() if has_audio else [None] * len(batch)
     rows, files = [], {}
-    for row, data in zip(batch.drop_columns([c for c in ("audio",) if c in batch.column_names])
-                         .to_pylist(), audio):
+    for row, data in zip((batch.drop_columns(["audio"]) if has_audio else batch).to_pylist(), audio):
         row["draft_disagreement"] = None if row["error"] else \
             draft_disagreement(row["draft_text"] or "", row["text"] or "", normalize)
         row["keep"], row["reject_reason"] = decide(row, filters, normalize, normalizer)
