@@ -37,6 +37,8 @@ DERIVED_DIRS = (SCORED_DIR, KEPT_DIR, MANIFEST_DIR, WDS_DIR, KEPT_AUDIO_DIR)
 # the audio that was labelled (a span whose bounds the transcripts do not carry): not kept.
 DURATION_TOLERANCE_S = 0.02
 WRITE_TASK_CPUS = 0.25
+# Rows per map call: the audio of a batch is in memory at once (40 s of FLAC is about 1 MB).
+BATCH_ROWS = 128
 SCORED_FIELDS = [pa.field("draft_disagreement", pa.float32()), pa.field("keep", pa.bool_()),
                  pa.field("reject_reason", pa.string()), pa.field("kept_audio", pa.string())]
 AUDIO_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -206,7 +208,7 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
     arrow_fs, root_path = storage.arrow_filesystem(root)
     transcripts = ray.data.read_parquet(posixpath.join(root_path, "transcripts"), filesystem=arrow_fs)
     scored = transcripts.map_batches(
-        score_and_export, batch_format="pyarrow", num_cpus=1,
+        score_and_export, batch_format="pyarrow", batch_size=BATCH_ROWS, num_cpus=1,
         fn_kwargs={"filters": filters, "normalizer": normalizer, "storage": storage, "root": root})
     _write(scored, "parquet", storage, posixpath.join(root, SCORED_DIR))
 
@@ -214,7 +216,7 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
         return ray.data.read_parquet(posixpath.join(root_path, SCORED_DIR), filesystem=arrow_fs)
 
     if "hf" in formats:
-        _write(read_scored().map_batches(hf_rows, batch_format="pyarrow",
+        _write(read_scored().map_batches(hf_rows, batch_format="pyarrow", batch_size=BATCH_ROWS,
                                          fn_kwargs={"storage": storage, "root": root}),
                "parquet", storage, posixpath.join(root, KEPT_DIR))
     if "nemo" in formats:
@@ -222,6 +224,6 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
                                          fn_kwargs={"base_uri": root_uri(storage, root)}),
                "json", storage, posixpath.join(root, MANIFEST_DIR))
     if "webdataset" in formats:
-        _write(read_scored().map_batches(webdataset_rows, batch_format="pyarrow",
+        _write(read_scored().map_batches(webdataset_rows, batch_format="pyarrow", batch_size=BATCH_ROWS,
                                          fn_kwargs={"storage": storage, "root": root}),
                "webdataset", storage, posixpath.join(root, WDS_DIR))
