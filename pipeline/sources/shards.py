@@ -79,11 +79,21 @@ def reference_from_member(ext: str, data: bytes, columns: SourceColumns) -> str 
     return _as_text(record.get(columns.text)) if isinstance(record, dict) else None
 
 
+def id_from_member(data: bytes, columns: SourceColumns) -> str | None:
+    """The id field (``--id-column``) of a ``.json`` member, if it has one."""
+    try:
+        record = json.loads(data.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError:
+        return None
+    return _as_text(record.get(columns.id)) if isinstance(record, dict) else None
+
+
 def index_tar_shard(uri: str, storage: Storage, columns: SourceColumns) -> list[dict]:
     """One item per key with an audio member, in the order the audio members appear."""
     fs, path = storage.filesystem(uri)
     audio: dict[str, tuple[int, int]] = {}
     texts: dict[str, str | None] = {}
+    ids: dict[str, str] = {}   # a .json member's id field wins over the key (keys cannot hold dots)
     try:
         with fs.open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
             for member in tar:
@@ -93,11 +103,15 @@ def index_tar_shard(uri: str, storage: Storage, columns: SourceColumns) -> list[
                 last_ext = ext.rsplit(".", 1)[-1]
                 if last_ext in AUDIO_EXTENSIONS and key not in audio:
                     audio[key] = (member.offset_data, member.size)
-                elif ext in ("txt", "json") and texts.get(key) is None:
-                    texts[key] = reference_from_member(ext, tar.extractfile(member).read(), columns)
+                elif ext in ("txt", "json"):
+                    data = tar.extractfile(member).read()
+                    if texts.get(key) is None:
+                        texts[key] = reference_from_member(ext, data, columns)
+                    if ext == "json" and (uid := id_from_member(data, columns)) is not None:
+                        ids[key] = uid
     except (OSError, tarfile.TarError) as e:
         return [file_item(f"{uri}#error", uri, error=f"unreadable tar shard: {e}")]
-    return [range_item(key, f"{uri}#{key}", uri, offset, size, reference=texts.get(key))
+    return [range_item(ids.get(key, key), f"{uri}#{key}", uri, offset, size, reference=texts.get(key))
             for key, (offset, size) in audio.items()]
 
 
