@@ -13,6 +13,9 @@ from pipeline.config import DEFAULT_MODEL, DEVICES, DTYPES, ConfigError, parse_a
 from pipeline.storage import redact_env_credentials
 
 TEST_CHECKPOINT = "tests/fixtures/granite-nar-tiny"
+NUMBER = re.compile(r"^-\d|^-\.\d")
+# A flag a shared error message names → what a job without it calls the same thing.
+FLAG_EQUIVALENTS = {"--input": "--dataset"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -44,14 +47,11 @@ class OneLineParser(argparse.ArgumentParser):
                 continue
             flag = token.split("=", 1)[0]
             if flag not in self._option_string_actions:
-                close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+                equivalent = FLAG_EQUIVALENTS.get(flag)
+                close = [equivalent] if equivalent in known else \
+                    difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 self.error(f"unrecognized argument {flag}{hint}")
-
-
-NUMBER = re.compile(r"^-\d|^-\.\d")
-# A flag a shared error message names → what a job without it calls the same thing.
-FLAG_EQUIVALENTS = {"--input": "--dataset"}
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -315,7 +315,7 @@ def removing_output_if_left_empty(storage: Storage, output: str):
         yield
     except BaseException:
         for part in created:
-            _remove_if_empty(fs, part)
+            _remove_if_empty(fs, part, is_remote(output))
         raise
 
 
@@ -332,7 +332,7 @@ def _missing_parts(fs, path: str, remote: bool) -> list[str]:
     return missing
 
 
-def _remove_if_empty(fs, path: str) -> None:
+def _remove_if_empty(fs, path: str, remote: bool) -> None:
     try:
         fs.invalidate_cache(path)
         if not fs.exists(path):
@@ -340,5 +340,9 @@ def _remove_if_empty(fs, path: str) -> None:
         if any(fs.size(p) for p in fs.find(path)):
             return
         fs.rm(path, recursive=True)
+        if remote:
+            # Filer-backed stores (SeaweedFS) keep the prefix as a folder entry until its
+            # "folder/" key is deleted; elsewhere that key is absent and this is a no-op.
+            fs.rm_file(path.rstrip("/") + "/")
     except OSError:
         pass   # best effort: the job's own error is the one to report
