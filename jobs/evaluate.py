@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    from pipeline.cluster import absolute_uri
     from pipeline.evaluation.evaluate import load_dataset_file, parse_dataset_arg, run_evaluate
 
     specs = [parse_dataset_arg(d) for d in args.dataset]
@@ -72,7 +73,7 @@ def evaluate(args: argparse.Namespace) -> None:
               f"{d['rtfx_model'] or 0:>11.1f}")
     mean = "—" if report["mean_wer"] is None else f"{100 * report['mean_wer']:.2f}"
     print(f"{'mean':<24} {'':>6} {'':>7} {mean:>7}   job RTFx {report['rtfx'] or 0:.1f}")
-    print(f"report: {args.output.rstrip('/')}/report.md")
+    print(f"report: {absolute_uri(args.output).rstrip('/')}/report.md")
 
 
 if __name__ == "__main__":

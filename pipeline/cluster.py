@@ -28,13 +28,13 @@ from pipeline.storage import Storage, is_remote, strip_file_scheme
 
 # Storage errors Ray's Parquet writer retries with its own backoff (10 attempts, up to 32 s
 # apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers. Regular
-# expressions (``re.search``), as Ray's ``DataContext.retried_io_errors`` expects from 2026 on.
+# expressions (``re.search``), as Ray's ``DataContext.retried_io_errors`` expects (substring matching is deprecated).
 RETRIED_WRITE_ERRORS = (r"AWS Error NETWORK_CONNECTION", r"Could not connect",
                         r"HTTP status 50[0234]", r"AWS Error SERVICE_UNAVAILABLE",
                         r"AWS Error INTERNAL_FAILURE")
 GCS_PROBE_TIMEOUT_S = 3.0
-# Ray lines that are noise to a user of this job (shown with --verbose): the token-auth notice
-# every Ray >= 2.60 driver prints, and Ray's false alarm about its own constructor arguments.
+# Ray log lines that are noise to a user of this job (shown with --verbose): the token-auth
+# notice every Ray >= 2.60 driver prints.
 QUIET_PATTERNS = (re.compile(r"Token authentication is enabled for this Ray cluster"),)
 # Ray's core worker (C++) writes this straight to the driver's stderr for every Ray Data actor
 # pool, whose constructor arguments Ray Data itself ``ray.put``s (its DataContext and the
@@ -248,7 +248,8 @@ def job_options() -> JobOptions:
     return _options[0]
 
 
-def _local_absolute(uri: str | None) -> str | None:
+def absolute_uri(uri: str | None) -> str | None:
+    """A local path made absolute (``~`` and ``file://`` resolved); URIs and ``None`` as given."""
     if uri is None or is_remote(uri):
         return uri
     return os.path.abspath(os.path.expanduser(strip_file_scheme(uri)))
@@ -277,9 +278,9 @@ def absolute_paths(config: TranscribeConfig, env: dict | None = None) -> Transcr
         raise ConfigError(f"--output {config.output} is relative, and this job runs in Ray's "
                           f"temporary copy of --working-dir {working_dir}: its results would be "
                           "lost there; pass s3://… or an absolute path on shared storage")
-    return replace(config, inputs=tuple(_local_absolute(u) for u in config.inputs),
-                   output=_local_absolute(config.output),
-                   audio_root=_local_absolute(config.audio_root))
+    return replace(config, inputs=tuple(absolute_uri(u) for u in config.inputs),
+                   output=absolute_uri(config.output),
+                   audio_root=absolute_uri(config.audio_root))
 
 
 def check_output_shared(output: str, nodes: int, shared: bool | None = None) -> None:
@@ -302,7 +303,7 @@ def alive_nodes() -> int:
 
 def results_line(output: str) -> str:
     """The job's last line: where its results are (an absolute path or a URI)."""
-    return f"results: {_local_absolute(output)}"
+    return f"results: {absolute_uri(output)}"
 
 
 @contextmanager
