@@ -176,9 +176,12 @@ def test_readme_follow_logs_and_stop_a_job(cluster, tmp_path):
     stop = ray_cli("job", "stop", "--address", dashboard, job_id, timeout=180)
     assert stop.returncode == 0, (stop.stdout + stop.stderr)[-3000:]
     status = ray_cli("job", "status", "--address", dashboard, job_id)
-    assert "STOPPED" in status.stdout, status.stdout + status.stderr
+    assert f"Job '{job_id}' was stopped" in status.stdout, status.stdout + status.stderr
     followed = ray_cli("job", "logs", "-f", "--address", dashboard, job_id, timeout=60)
     assert followed.returncode == 0 and "inference:" in followed.stdout
+    # `ray job stop` sends SIGTERM: the job stops as on Ctrl-C and says how to resume.
+    assert "error: interrupted; what was written is kept: run the same command with --resume " \
+           "to complete it" in followed.stdout, followed.stdout[-3000:]
 
 
 def test_runtime_env_lists_the_projects_dependencies():
