@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
+import re
 import shlex
 import sys
 
@@ -10,14 +13,45 @@ from pipeline.config import DEFAULT_MODEL, DEVICES, DTYPES, ConfigError, parse_a
 from pipeline.storage import redact_env_credentials
 
 TEST_CHECKPOINT = "tests/fixtures/granite-nar-tiny"
+NUMBER = re.compile(r"^-\d|^-\.\d")
+# A flag a shared error message names → what a job without it calls the same thing.
+FLAG_EQUIVALENTS = {"--input": "--dataset"}
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose usage mistakes are one line (the problem, and where to look), not the
-    whole usage block."""
+    whole usage block. Flags are never abbreviated (``--editing-step`` is not
+    ``--editing-steps``); an unknown flag is named first, with the closest real one
+    (``difflib``), before any complaint about a missing required flag it may have been meant as."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = sys.argv[1:] if args is None else list(args)
+        self.check_flags(argv)
+        return super().parse_known_args(argv, namespace)
+
+    def check_flags(self, argv: list[str]) -> None:
+        """``error`` for the first ``--flag`` this parser does not have (values that are
+        negative numbers, and everything after ``--``, are not flags)."""
+        known = sorted(flag for flag in self._option_string_actions if flag.startswith("--"))
+        for token in argv:
+            if token == "--":
+                return
+            if not token.startswith("--") or NUMBER.match(token):
+                continue
+            flag = token.split("=", 1)[0]
+            if flag not in self._option_string_actions:
+                equivalent = FLAG_EQUIVALENTS.get(flag)
+                close = [equivalent] if equivalent in known else \
+                    difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.error(f"unrecognized argument {flag}{hint}")
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +74,12 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cpus-per-actor", type=float, default=None)
     group.add_argument("--max-frames-per-pack", type=int, default=None,
                        help="feature frames (50 per second) per padding-free forward")
+    group.add_argument("--output-is-shared", action="store_true",
+                       help="a local --output is on storage every node mounts (NFS, a shared "
+                            "volume): allow it on a multi-node cluster")
+    group.add_argument("--verbose", action="store_true",
+                       help="show Ray's INFO logs and worker output (default: Ray's own log "
+                            "files only)")
 
 
 def add_audio_args(parser: argparse.ArgumentParser) -> None:
@@ -115,17 +155,42 @@ def resolve_job_model(config):
     return resolve_model(config.model, config.revision, config.device, config.dtype)
 
 
+def own_flags(message: str, module: str) -> str:
+    """``message`` with flags the job ``module`` does not have replaced by its own names for the
+    same thing (:data:`FLAG_EQUIVALENTS`)."""
+    try:
+        flags = importlib.import_module(module).build_parser()._option_string_actions
+    except (ImportError, AttributeError):
+        return message
+    for theirs, ours in FLAG_EQUIVALENTS.items():
+        if theirs not in flags and ours in flags:
+            message = re.sub(rf"{re.escape(theirs)}(?![\w-])", ours, message)
+    return message
+
+
+INTERRUPTED = ("interrupted; what was written is kept: run the same command with --resume to "
+               "complete it")
+
+
 def run_job(body, argv: list[str], module: str) -> int:
     """Run a job's ``body()``; what a user can fix becomes one ``error:`` line and an exit code.
 
     A model that is neither local, reachable nor cached gives the line with the same command on the
     random test checkpoint (exit 1); setting mistakes exit 2; storage and model failures exit 1;
-    anything else is a bug and keeps its traceback.
+    Ctrl-C or SIGTERM exit 130 with a line saying how to resume; anything else is a bug and keeps
+    its traceback. ``--verbose`` and ``--output-is-shared`` in ``argv`` set the process-wide
+    :class:`~pipeline.cluster.JobOptions`.
     """
+    from pipeline.cluster import JobOptions, job_console, set_job_options
     from pipeline.model_ref import ModelUnavailable
 
+    set_job_options(JobOptions(verbose="--verbose" in argv,
+                               output_is_shared="--output-is-shared" in argv))
     try:
-        body()
+        with job_console():
+            body()
+    except KeyboardInterrupt:
+        return fail(INTERRUPTED, code=130)
     except ModelUnavailable as e:
         print(f"{e}; to try the job with the random test checkpoint (nonsense text): "
               f"{with_test_model(argv, module)}", file=sys.stderr)
@@ -134,5 +199,6 @@ def run_job(body, argv: list[str], module: str) -> int:
         known = user_error(e)
         if known is None:
             raise
-        return fail(message_of(known), code=2 if isinstance(known, ConfigError) else 1)
+        return fail(own_flags(message_of(known), module),
+                    code=2 if isinstance(known, ConfigError) else 1)
     return 0

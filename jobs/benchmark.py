@@ -10,9 +10,11 @@ import json
 import sys
 from pathlib import Path
 
+from jobs._common import OneLineParser
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m jobs.benchmark", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m jobs.benchmark", description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=("tiny", "small", "real"), default="small",
                    help="model dimensions (random seeded weights); 'real' = the checkpoint's (default: small)")
     p.add_argument("--count", type=int, default=48, help="utterances in the synthetic corpus (default: 48)")

@@ -108,7 +108,9 @@ def print_table(report: dict, output: str) -> None:
     mean = "—" if report["mean_wer_percent"] is None else f"{report['mean_wer_percent']:.2f}"
     rtfx = "—" if report["rtfx"] is None else f"{report['rtfx']:.2f}"
     print(f"{'average':<28} {'':>7} {'':>7} {mean:>8} {rtfx:>9}   job RTFx {report['rtfx_job'] or 0:.2f}")
-    print(f"report: {output.rstrip('/')}/report.md")
+    from pipeline.cluster import absolute_uri
+
+    print(f"report: {absolute_uri(output).rstrip('/')}/report.md")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,213 @@
-"""Connecting to Ray and the driver-wide Ray Data settings."""
+"""Connecting to Ray, the driver-wide Ray Data settings, and what a job on a cluster must check.
+
+Connection rules (``ensure_ray``), in Ray's own order:
+
+* ``RAY_ADDRESS`` set (``ray job submit`` sets it; ``local`` starts a private instance): used.
+  A ``host:port`` that does not accept a connection within :data:`GCS_PROBE_TIMEOUT_S` is a
+  :class:`~pipeline.config.ConfigError` (one line), never Ray's endless reconnect loop.
+* Unset: the cluster recorded by the last ``ray start`` on this machine
+  (``$RAY_TMPDIR/ray/ray_current_cluster``, else ``$TMPDIR/ray/…``, else ``/tmp/ray/…``) is
+  joined, as ``ray.init()`` does; if that cluster no longer answers, one line says so and a local
+  instance is started instead.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import posixpath
+import re
+import socket
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from pipeline.config import ConfigError, TranscribeConfig
+from pipeline.storage import Storage, is_remote, strip_file_scheme
+
 # Storage errors Ray's Parquet writer retries with its own backoff (10 attempts, up to 32 s
-# apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers.
-RETRIED_WRITE_ERRORS = ("AWS Error NETWORK_CONNECTION", "Could not connect",
-                        r"HTTP status 50[0234]", "AWS Error SERVICE_UNAVAILABLE",
-                        "AWS Error INTERNAL_FAILURE")
+# apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers. Regular
+# expressions (``re.search``), as Ray's ``DataContext.retried_io_errors`` expects (substring matching is deprecated).
+RETRIED_WRITE_ERRORS = (r"AWS Error NETWORK_CONNECTION", r"Could not connect",
+                        r"HTTP status 50[0234]", r"AWS Error SERVICE_UNAVAILABLE",
+                        r"AWS Error INTERNAL_FAILURE")
+GCS_PROBE_TIMEOUT_S = 3.0
+# Ray log lines that are noise to a user of this job (shown with --verbose): the token-auth
+# notice every Ray >= 2.60 driver prints.
+QUIET_PATTERNS = (re.compile(r"Token authentication is enabled for this Ray cluster"),)
+# Ray's core worker (C++) writes this straight to the driver's stderr for every Ray Data actor
+# pool, whose constructor arguments Ray Data itself ``ray.put``s (its DataContext and the
+# MapTransformer holding our class and its small by-value kwargs; ray#57733). The driver owns and
+# holds those objects for the whole execution, so restarts cannot lose them: a false alarm here.
+NATIVE_NOISE = re.compile(rb"has constructor arguments in the object store and max_restarts > 0")
 
 
-def ensure_ray() -> None:
-    """Join the cluster named by ``RAY_ADDRESS`` (set under ``ray job submit``) or start one here."""
+def recorded_cluster() -> tuple[str | None, str]:
+    """(GCS address recorded by the last ``ray start`` on this machine or ``None``, the file)."""
+    from ray._common.utils import get_ray_address_file
+
+    path = get_ray_address_file(None)
+    try:
+        with open(path) as f:
+            return (f.read().strip() or None), path
+    except OSError:
+        return None, path
+
+
+def gcs_answers(address: str, timeout_s: float = GCS_PROBE_TIMEOUT_S) -> bool:
+    """Whether ``host:port`` accepts a TCP connection within ``timeout_s`` seconds."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)),
+                                      timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def choose_address(env: dict | None = None, say=print) -> str | None:
+    """The ``address`` for ``ray.init`` following the module's rules (``None``: Ray's default)."""
+    env = os.environ if env is None else env
+    address = env.get("RAY_ADDRESS") or None
+    if address is not None:
+        if _is_gcs_address(address) and not gcs_answers(address):
+            raise ConfigError(f"RAY_ADDRESS={address} does not answer (no Ray cluster there "
+                              f"within {GCS_PROBE_TIMEOUT_S:g} s); start the cluster, fix "
+                              "RAY_ADDRESS, or set RAY_ADDRESS=local to run on this machine")
+        return address
+    recorded, path = recorded_cluster()
+    if recorded is not None and not gcs_answers(recorded):
+        say(f"note: the Ray cluster recorded in {path} ({recorded}) does not answer; "
+            "starting a local Ray instance instead")
+        return "local"
+    return None
+
+
+def _is_gcs_address(address: str) -> bool:
+    return "://" not in address and address not in ("local", "auto") and ":" in address
+
+
+def ensure_ray(verbose: bool | None = None, say=print) -> None:
+    """Connect this driver to Ray (see the module docstring); quiet unless ``verbose``.
+
+    Raises :class:`ConfigError` when ``RAY_ADDRESS`` names a cluster that does not answer.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init()
+    if ray.is_initialized():
+        return
+    verbose = job_options().verbose if verbose is None else verbose
+    address = choose_address(say=say)
+    quiet_ray_logs(verbose)
+    ray.init(address=address, logging_level=logging.INFO if verbose else logging.WARNING,
+             log_to_driver=verbose)
+    stop_on_sigterm()
+    if not verbose and _native_filter.get("wanted"):
+        _native_filter["active"] = _NativeStderrFilter()
+
+
+_native_filter: dict = {}
+
+
+@contextmanager
+def job_console():
+    """The console of one job run: inside it, once Ray is connected, the core worker's false
+    alarm (:data:`NATIVE_NOISE`) is dropped from file descriptor 2; everything else passes."""
+    _native_filter["wanted"] = True
+    try:
+        yield
+    finally:
+        _native_filter.pop("wanted", None)
+        active = _native_filter.pop("active", None)
+        if active is not None:
+            active.close()
+
+
+class _NativeStderrFilter:
+    """File descriptor 2 replaced by a pipe whose reader forwards every byte to the original
+    stderr except whole lines matching :data:`NATIVE_NOISE` (partial lines, such as progress
+    bars, pass at once)."""
+
+    def __init__(self):
+        import threading
+
+        sys.stderr.flush()
+        self.original = os.dup(2)
+        read, write = os.pipe()
+        os.dup2(write, 2)
+        os.close(write)
+        self.thread = threading.Thread(target=self._forward, args=(read,), daemon=True)
+        self.thread.start()
+
+    def _forward(self, read: int) -> None:
+        pending = b""
+        while chunk := os.read(read, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not NATIVE_NOISE.search(line))
+            if pending and not pending.startswith(b"["):   # not the start of a Ray log line
+                out, pending = out + pending, b""
+            if out:
+                os.write(self.original, out)
+        if pending:
+            os.write(self.original, pending)
+        os.close(read)
+
+    def close(self) -> None:
+        sys.stderr.flush()
+        os.dup2(self.original, 2)   # closes the pipe's last write end: the reader sees EOF
+        self.thread.join(timeout=5)
+        os.close(self.original)
+
+
+class _QuietFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(p.search(message) for p in QUIET_PATTERNS)
+
+
+class _ProgressOnly(logging.Filter):
+    """Ray Data's console lines reduced to one progress line per stage (``Write: 5/5``) and
+    warnings; its INFO lines (plans, resources, timings) stay in ``ray-data.log``."""
+
+    STAGE = re.compile(r"^\S.*: \d+/(\d+|\?)$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        message = record.getMessage()
+        return bool(self.STAGE.match(message)) and not message.startswith("Total Progress")
+
+
+def quiet_ray_logs(verbose: bool) -> None:
+    """Console handlers of Ray's loggers: Ray's notices hidden, Ray Data reduced to its progress
+    (``verbose``: everything Ray prints is shown)."""
+    import ray.data  # noqa: F401 - configures the ``ray.data`` logger's handlers
+
+    if verbose:
+        return
+    for name, extra in (("ray", None), ("ray.data", _ProgressOnly())):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.FileHandler) or type(handler).__name__ == \
+                    "SessionFileHandler":
+                continue
+            for f in (_QuietFilter(), extra):
+                if f is not None and not any(type(g) is type(f) for g in handler.filters):
+                    handler.addFilter(f)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops the job as Ctrl-C does (``KeyboardInterrupt`` in the main thread), so what
+    it wrote stays resumable and the job's own cleanup runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def configure_ray_data() -> None:
@@ -24,6 +217,133 @@ def configure_ray_data() -> None:
     from ray.data import DataContext
 
     context = DataContext.get_current()
-    context.retried_io_errors = list(dict.fromkeys([*context.retried_io_errors,
-                                                    *RETRIED_WRITE_ERRORS]))
+    # Extended in place: assigning a new list makes Ray warn about substring matching even when
+    # every pattern is a valid regular expression, as ours are.
+    context.retried_io_errors.extend(p for p in RETRIED_WRITE_ERRORS
+                                     if p not in context.retried_io_errors)
     context.raise_original_map_exception = True
+
+
+# --- what a job checks and says around running on a cluster ------------------------------------
+
+SUBMITTED_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"   # set by Ray's job supervisor for its drivers
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Process-wide options of a job run from the command line (``jobs/_common.run_job``)."""
+
+    verbose: bool = False            # show Ray's INFO logs and worker output on the console
+    output_is_shared: bool = False   # a local --output is on storage every node mounts
+
+
+_options = [JobOptions()]
+
+
+def set_job_options(options: JobOptions) -> None:
+    _options[0] = options
+
+
+def job_options() -> JobOptions:
+    return _options[0]
+
+
+def absolute_uri(uri: str | None) -> str | None:
+    """A local path made absolute (``~`` and ``file://`` resolved); URIs and ``None`` as given."""
+    if uri is None or is_remote(uri):
+        return uri
+    return os.path.abspath(os.path.expanduser(strip_file_scheme(uri)))
+
+
+def submitted_working_dir(env: dict | None = None) -> str | None:
+    """The ``--working-dir`` of a ``ray job submit`` this driver runs under, else ``None``."""
+    env = os.environ if env is None else env
+    try:
+        job = json.loads(env.get(SUBMITTED_JOB_ENV) or "{}")
+    except ValueError:
+        return None
+    return (job.get("runtime_env") or {}).get("working_dir")
+
+
+def absolute_paths(config: TranscribeConfig, env: dict | None = None) -> TranscribeConfig:
+    """``config`` with local ``--input``, ``--output`` and ``--audio-root`` made absolute here, on
+    the driver, before anything is shipped to workers (whose working directory differs).
+
+    Under ``ray job submit --working-dir`` the driver runs in a temporary copy of that folder: a
+    relative local ``--output`` would land there, so it is a :class:`ConfigError`.
+    """
+    working_dir = submitted_working_dir(env)
+    if working_dir and not is_remote(config.output) and \
+            not os.path.isabs(os.path.expanduser(strip_file_scheme(config.output))):
+        raise ConfigError(f"--output {config.output} is relative, and this job runs in Ray's "
+                          f"temporary copy of --working-dir {working_dir}: its results would be "
+                          "lost there; pass s3://… or an absolute path on shared storage")
+    return replace(config, inputs=tuple(absolute_uri(u) for u in config.inputs),
+                   output=absolute_uri(config.output),
+                   audio_root=absolute_uri(config.audio_root))
+
+
+def check_output_shared(output: str, nodes: int, shared: bool | None = None) -> None:
+    """Refuse a local ``--output`` on a cluster of ``nodes`` > 1 nodes: each node's writers would
+    leave their files on their own disk. ``shared`` (``--output-is-shared``) overrides."""
+    shared = job_options().output_is_shared if shared is None else shared
+    if is_remote(output) or shared or nodes <= 1:
+        return
+    raise ConfigError(f"--output {output} is a local path, but the Ray cluster has {nodes} nodes "
+                      "and each would write its share to its own disk; use s3://… or a shared "
+                      "mount, and pass --output-is-shared when it is one")
+
+
+def alive_nodes() -> int:
+    """Alive nodes of the connected Ray cluster."""
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def results_line(output: str) -> str:
+    """The job's last line: where its results are (an absolute path or a URI)."""
+    return f"results: {absolute_uri(output)}"
+
+
+@contextmanager
+def removing_output_if_left_empty(storage: Storage, output: str):
+    """On any failure (Ctrl-C included) remove ``output`` — and the parent folders created with
+    it — when this run created it and left it empty; results already written stay."""
+    fs, path = storage.filesystem(output)
+    created = _missing_parts(fs, path, is_remote(output))
+    try:
+        yield
+    except BaseException:
+        for part in created:
+            _remove_if_empty(fs, part, is_remote(output))
+        raise
+
+
+def _missing_parts(fs, path: str, remote: bool) -> list[str]:
+    """``path`` and its ancestors that do not exist yet, deepest first (just ``path`` on object
+    stores, whose folders are prefixes)."""
+    missing = []
+    while path and not fs.exists(path):
+        missing.append(path)
+        parent = posixpath.dirname(path.rstrip("/"))
+        if remote or parent == path:
+            break
+        path = parent
+    return missing
+
+
+def _remove_if_empty(fs, path: str, remote: bool) -> None:
+    try:
+        fs.invalidate_cache(path)
+        if not fs.exists(path):
+            return
+        if any(fs.size(p) for p in fs.find(path)):
+            return
+        fs.rm(path, recursive=True)
+        if remote:
+            # Filer-backed stores (SeaweedFS) keep the prefix as a folder entry until its
+            # "folder/" key is deleted; elsewhere that key is absent and this is a no-op.
+            fs.rm_file(path.rstrip("/") + "/")
+    except OSError:
+        pass   # best effort: the job's own error is the one to report

@@ -1,6 +1,7 @@
 """Which checkpoint the inference actors load, checked on the driver before Ray starts.
 
-A local folder is used as given. A hub id is pinned to the commit the hub reports (so every actor
+A local folder is made absolute here, on the driver, so that actors with another working directory
+(a head started elsewhere, ``ray job submit``) find it; ``label`` keeps it as the user gave it. A hub id is pinned to the commit the hub reports (so every actor
 loads the same weights); offline, a cached snapshot is accepted. Neither → :class:`ModelUnavailable`.
 Only metadata is touched here; the weights are loaded by the actors.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from pipeline.config import DEFAULT_MODEL, ConfigError
 
 HUB_PROBE_TIMEOUT_S = 15.0
 
@@ -25,6 +28,23 @@ class ModelSpec:
     revision: str | None = None
     device: str | None = None      # None: CUDA when the actor sees one, else CPU
     dtype: str | None = None       # None: the model's default for the device
+    label: str | None = None       # a local folder as the user gave it (shown, recorded)
+
+    @property
+    def shown(self) -> str:
+        """The name to print and record: the folder as given, or the hub id."""
+        return self.label or self.name_or_path
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether a ``--model`` value that is no folder was meant as a local path rather than a hub
+    id (``org/name``): it starts with ``.``, ``/`` or ``~``, ends with a separator, has other than
+    exactly one ``/``, holds a backslash, or its first part is a folder here (``models/x``)."""
+    if name.startswith((".", "/", "~")) or name.endswith(("/", os.sep)) or "\\" in name:
+        return True
+    if name.count("/") != 1:
+        return True
+    return os.path.isdir(name.split("/", 1)[0])
 
 
 def _hub_offline() -> bool:
@@ -42,10 +62,13 @@ def resolve_model(name: str, revision: str | None = None, device: str = "auto",
                   dtype: str | None = None) -> ModelSpec:
     """A :class:`ModelSpec` the actors can load, or :class:`ModelUnavailable`."""
     device_arg = None if device == "auto" else device
-    if os.path.isdir(name):
-        return ModelSpec(name, revision, device_arg, dtype)
-    if name.startswith((".", "/")) or name.count("/") != 1:
-        raise ModelUnavailable(f"model folder {name!r} does not exist")
+    if os.path.isdir(os.path.expanduser(name)):
+        return ModelSpec(os.path.abspath(os.path.expanduser(name)), revision, device_arg, dtype,
+                         label=name)
+    if looks_like_path(name):
+        raise ConfigError(f"--model {name}: no such folder; check the path (a checkpoint folder "
+                          "holds config.json and *.safetensors) or pass a hub id such as "
+                          f"{DEFAULT_MODEL}")
     if not _hub_offline():
         from huggingface_hub import HfApi
 

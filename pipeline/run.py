@@ -1,8 +1,8 @@
 """The transcription job: index → decode+features (CPU tasks) → packed inference (actor pool) →
 score → Parquet, then ``_summary.json`` written by the driver once every data file is complete.
 
-Faults: a dead inference actor is restarted and its lost batch retried (bounded, see
-``ACTOR_MAX_RESTARTS``); storage I/O is retried with a bounded backoff (``pipeline/retry.py``,
+Faults: a dead inference actor is restarted and its lost batch retried (Ray Data's actor-pool
+defaults); storage I/O is retried with a bounded backoff (``pipeline/retry.py``,
 Ray's writer for the Parquet files); if the job still fails, what was written stays and
 ``--resume`` adds the rest.
 """
@@ -10,10 +10,12 @@ Ray's writer for the Parquet files); if the job still fails, what was written st
 from __future__ import annotations
 
 import time
-import warnings
 
 from pipeline.checkpoint import check_local_checkpoint
-from pipeline.cluster import configure_ray_data, ensure_ray
+from pipeline.cluster import (
+    absolute_paths, alive_nodes, check_output_shared, configure_ray_data, ensure_ray,
+    removing_output_if_left_empty, results_line,
+)
 from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
 from pipeline.stages.decode import DecodeSettings
 from pipeline.faults import fault_env
@@ -34,10 +36,9 @@ DECODE_BATCH_ROWS = 16     # one decode task's share of the index
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
 DECODE_TASK_MEMORY = 512 * 1024**2
 WRITE_TASK_CPUS = 0.25
-# A crashed actor (OOM, preempted node, driver bug) is restarted and its in-flight batch retried;
-# bounded, so that an input that kills every actor fails the job instead of looping forever.
-ACTOR_MAX_RESTARTS = 8
-ACTOR_MAX_TASK_RETRIES = 4
+# A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's
+# own actor-pool defaults (max_restarts=-1, max_task_retries=-1): Ray 2.60 deprecates both ways of
+# passing other values (map_batches' ``**ray_remote_args`` and ``ray_remote_args_fn``).
 
 
 def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
@@ -57,21 +58,16 @@ def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
         decode_batch, batch_format="pyarrow", batch_size=DECODE_BATCH_ROWS, num_cpus=1,
         memory=DECODE_TASK_MEMORY,
         fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio})
-    with warnings.catch_warnings():
-        # Ray 2.60 has no named map_batches parameter for actor restarts yet; the generic remote
-        # arguments it takes them through warn that they will become named ones.
-        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
-        inferred = decoded.map_batches(
-            Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
-            compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
-                                               max_size=resources.max_actors),
-            num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
-            runtime_env=actor_runtime_env(),
-            max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=ACTOR_MAX_TASK_RETRIES,
-            fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
-                                   "max_frames_per_pack": config.max_frames_per_pack,
-                                   "num_threads": max(1, int(resources.num_cpus)),
-                                   "with_audio": config.with_audio})
+    inferred = decoded.map_batches(
+        Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
+        compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
+                                           max_size=resources.max_actors),
+        num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
+        runtime_env=actor_runtime_env(),
+        fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
+                               "max_frames_per_pack": config.max_frames_per_pack,
+                               "num_threads": max(1, int(resources.num_cpus)),
+                               "with_audio": config.with_audio})
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=0.5,
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
@@ -115,11 +111,20 @@ def storage_failure(exc: BaseException, storage: Storage) -> StorageUnavailable 
 
 def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
                    *, echo=print) -> dict:
-    """Run the job for ``config`` and return the summary (also written to ``_summary.json``)."""
+    """Run the job for ``config`` and return the summary (also written to ``_summary.json``).
+    Local paths are made absolute first; an output folder this run created and left empty is
+    removed when it fails."""
+    config = absolute_paths(config)
+    storage = Storage.from_env(config.s3_endpoint)
+    with removing_output_if_left_empty(storage, config.output):
+        return _transcribe(config, spec, storage, echo)
+
+
+def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Storage,
+                echo) -> dict:
     import ray
 
     started = time.monotonic()
-    storage = Storage.from_env(config.s3_endpoint)
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     items, listings = build_index(config.inputs, config.format, storage, config.columns)
@@ -135,6 +140,7 @@ def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
 
     ensure_ray()
     configure_ray_data()
+    check_output_shared(config.output, alive_nodes())
     resources = resolve_resources(config, ray.cluster_resources())
     if todo:
         echo(f"inference: {resources.min_actors}-{resources.max_actors} actor(s), "
@@ -144,8 +150,9 @@ def run_transcribe(config: TranscribeConfig, spec: ModelSpec | None = None,
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
     summary = summarize(table, new_ids={item["id"] for item in todo},
-                        wall_seconds=time.monotonic() - started, model=spec.name_or_path,
+                        wall_seconds=time.monotonic() - started, model=spec.shown,
                         settings=config.settings())
     write_summary(storage, config.output, summary)
     echo(format_summary(summary, config.output))
+    echo(results_line(config.output))
     return summary

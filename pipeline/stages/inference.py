@@ -65,7 +65,7 @@ class Transcriber:
         torch.set_num_threads(max(1, int(num_threads)))
         self.model = load_model(spec.name_or_path, revision=spec.revision, device=spec.device,
                                 dtype=spec.dtype)
-        self.model_name = str(getattr(self.model, "name", spec.name_or_path))
+        self.model_name = spec.label or str(getattr(self.model, "name", spec.name_or_path))
         self.editing_steps = editing_steps
         self.max_frames_per_pack = max_frames_per_pack
         self.schema = output_schema(with_audio)

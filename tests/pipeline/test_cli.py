@@ -48,3 +48,63 @@ def test_fallback_command_swaps_the_model():
     assert with_test_model(["--input", "examples", "--model=org/x", "--output", "o"],
                            "jobs.transcribe") == \
         "python -m jobs.transcribe --input examples --output o --model tests/fixtures/granite-nar-tiny"
+
+
+def usage_error(capsys, parse) -> str:
+    """The one stderr line of a usage mistake (exit status 2)."""
+    with pytest.raises(SystemExit) as e:
+        parse()
+    assert e.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_abbreviated_flag_is_refused_with_the_real_one(capsys):
+    line = usage_error(capsys, lambda: build_parser().parse_args(
+        ["--input", "x", "--output", "y", "--editing-step", "2"]))
+    assert line == ("error: unrecognized argument --editing-step (did you mean --editing-steps?); "
+                    "see python -m jobs.transcribe --help")
+
+
+def test_misspelt_required_flag_is_named_not_reported_missing(capsys):
+    line = usage_error(capsys, lambda: build_parser().parse_args(
+        ["--input", "x", "--ouput=y"]))
+    assert line == ("error: unrecognized argument --ouput (did you mean --output?); "
+                    "see python -m jobs.transcribe --help")
+    line = usage_error(capsys, lambda: build_parser().parse_args(
+        ["--input", "x", "--output", "y", "--zzzz"]))
+    assert line == "error: unrecognized argument --zzzz; see python -m jobs.transcribe --help"
+
+
+def test_negative_numbers_and_values_after_double_dash_are_not_flags():
+    args = build_parser().parse_args(["--input", "x", "--output", "y", "--silence-dbfs", "-70"])
+    assert args.silence_dbfs == -70.0
+
+
+def test_benchmark_and_evaluate_mistakes_are_one_line(capsys):
+    from jobs.benchmark import parse_args
+    from jobs.evaluate import build_parser as evaluate_parser
+
+    assert usage_error(capsys, lambda: parse_args(["--szie", "tiny"])) == \
+        "error: unrecognized argument --szie (did you mean --size?); see python -m jobs.benchmark --help"
+    assert usage_error(capsys, lambda: evaluate_parser().parse_args(
+        ["--dataset", "a=b", "--output", "o", "--input", "x"])) == \
+        "error: unrecognized argument --input (did you mean --dataset?); see python -m " \
+        "jobs.evaluate --help"
+
+
+def test_errors_name_the_jobs_own_flags():
+    from jobs._common import own_flags
+
+    message = "no utterances found in --input /d (empty manifest); point --input at the audio"
+    assert own_flags(message, "jobs.evaluate") == \
+        "no utterances found in --dataset /d (empty manifest); point --dataset at the audio"
+    assert own_flags(message, "jobs.transcribe") == message
+    assert own_flags("--input-column", "jobs.evaluate") == "--input-column"
+
+
+def test_cluster_flags_parse():
+    args = build_parser().parse_args(["--input", "x", "--output", "y", "--output-is-shared",
+                                      "--verbose"])
+    assert args.output_is_shared and args.verbose

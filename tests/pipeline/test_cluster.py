@@ -95,7 +95,7 @@ def test_inference_on_the_gpu_node_decoding_elsewhere(cluster, tmp_path, direct)
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "jobs.transcribe", "--input", str(TINY_AUDIO), "--output", str(out),
-         "--model", str(TINY_MODEL)],
+         "--model", str(TINY_MODEL), "--output-is-shared"],   # one machine: its disk is shared
         cwd=REPO, env=cluster_env(RAY_ADDRESS=address), capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -107,13 +107,14 @@ def test_inference_on_the_gpu_node_decoding_elsewhere(cluster, tmp_path, direct)
     assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
 
 
-def submit(dashboard: str, entrypoint: list[str], attempts: int = 10) -> subprocess.CompletedProcess:
+def submit(dashboard: str, entrypoint: list[str], attempts: int = 10,
+           options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """``ray job submit``, retried while the head's job agent is still starting."""
     for _ in range(attempts):
         proc = subprocess.run(
             [shutil.which("ray"), "job", "submit", "--address", dashboard, "--working-dir", ".",
-             "--", *entrypoint], cwd=REPO, env=cluster_env(), capture_output=True, text=True,
-            timeout=400)
+             *options, "--", *entrypoint], cwd=REPO, env=cluster_env(), capture_output=True,
+            text=True, timeout=400)
         if "No available agent to submit job" not in proc.stderr:
             return proc
         time.sleep(3)
@@ -125,7 +126,8 @@ def test_ray_job_submit(cluster, tmp_path, direct, references):
     out = tmp_path / "submitted"
     proc = submit(dashboard, ["python", "-m", "jobs.transcribe",
                               "--input", str(MANIFEST.relative_to(REPO)), "--output", str(out),
-                              "--model", str(TINY_MODEL.relative_to(REPO))])
+                              "--model", str(TINY_MODEL.relative_to(REPO)),
+                              "--output-is-shared"])
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "transcription summary" in proc.stdout
     rows = read_output(out)
@@ -133,3 +135,62 @@ def test_ray_job_submit(cluster, tmp_path, direct, references):
     assert all((r["token_ids"], r["text"]) == direct[r["id"]] for r in rows)
     assert all(r["reference"] == references[r["id"]] for r in rows)
     assert read_summary(out)["model"] == "tests/fixtures/granite-nar-tiny"
+
+
+def test_local_output_on_two_nodes_is_refused(cluster, tmp_path):
+    address, _, _ = cluster
+    out = tmp_path / "local-out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.transcribe", "--input", str(TINY_AUDIO), "--output", str(out),
+         "--model", str(TINY_MODEL)],
+        cwd=REPO, env=cluster_env(RAY_ADDRESS=address), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert errors == [f"error: --output {out} is a local path, but the Ray cluster has 2 nodes and "
+                      "each would write its share to its own disk; use s3://… or a shared mount, "
+                      "and pass --output-is-shared when it is one"]
+    assert not out.exists()     # the folder the check created is gone again
+
+
+def ray_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([shutil.which("ray"), *args], cwd=REPO, env=cluster_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_readme_follow_logs_and_stop_a_job(cluster, tmp_path):
+    """README: submit without waiting, ``ray job logs -f``, ``ray job stop``, ``ray job status``."""
+    _, dashboard, _ = cluster
+    job_id = f"nle-stop-{os.getpid()}"
+    slow = json.dumps({"env_vars": {"NLE_FAULT_SLOW_BATCH_S": "300"}})
+    proc = submit(dashboard, ["python", "-m", "jobs.transcribe", "--input", str(TINY_AUDIO),
+                              "--output", str(tmp_path / "stopped"), "--output-is-shared",
+                              "--model", str(TINY_MODEL.relative_to(REPO))],
+                  options=("--no-wait", "--submission-id", job_id, "--runtime-env-json", slow))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    deadline, logs = time.monotonic() + 240, ""
+    while time.monotonic() < deadline and "inference:" not in logs:
+        time.sleep(3)
+        logs = ray_cli("job", "logs", "--address", dashboard, job_id).stdout
+    assert "inference: 1-1 actor(s), 1 GPU and 1 CPU each" in logs, logs[-3000:]
+    stop = ray_cli("job", "stop", "--address", dashboard, job_id, timeout=180)
+    assert stop.returncode == 0, (stop.stdout + stop.stderr)[-3000:]
+    status = ray_cli("job", "status", "--address", dashboard, job_id)
+    assert f"Job '{job_id}' was stopped" in status.stdout, status.stdout + status.stderr
+    followed = ray_cli("job", "logs", "-f", "--address", dashboard, job_id, timeout=60)
+    assert followed.returncode == 0 and "inference:" in followed.stdout
+    # `ray job stop` sends SIGTERM: the job stops as on Ctrl-C and says how to resume.
+    assert "error: interrupted; what was written is kept: run the same command with --resume " \
+           "to complete it" in followed.stdout, followed.stdout[-3000:]
+
+
+def test_runtime_env_lists_the_projects_dependencies():
+    """``runtime_env.yaml`` (README's cluster section): pyproject's dependencies, less Ray."""
+    import tomllib
+
+    import yaml
+
+    env = yaml.safe_load((REPO / "runtime_env.yaml").read_text())
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert env["pip"] == [d for d in deps if not d.startswith("ray")]
+    assert [d for d in deps if d.startswith("ray")] == ["ray[default,data]>=2.40"]

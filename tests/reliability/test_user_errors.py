@@ -72,6 +72,12 @@ def mistakes(tmp_path) -> dict[str, tuple[list[str], tuple[str, ...]]]:
                              str(TINY_MODEL / "config.json")], ("is a file", "folder")),
         "unknown model_type": (["--input", good_in, "--output", out, "--model", str(other)],
                                ("'model_type' = 'whisper'", "pass a checkpoint")),
+        "mistyped model folder": (["--input", good_in, "--output", out, "--model",
+                                   str(tmp_path / "granite-nar-tny")],
+                                  ("no such folder", "check the path")),
+        "abbreviated flag": (["--input", good_in, "--output", out, "--editing-step", "2", *model],
+                             ("unrecognized argument --editing-step",
+                              "did you mean --editing-steps?")),
         "pickle-only weights": (["--input", good_in, "--output", out, "--model", str(pickled)],
                                 ("pickle", "refused", "safetensors")),
     }
@@ -90,7 +96,7 @@ def test_each_mistake_is_one_line_with_the_fix(tmp_path):
         except AssertionError as e:
             raise AssertionError(f"{name}: {e}") from None
     assert not (tmp_path / "PWNED").exists()     # the pickle was refused, never opened
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()   # no run left an empty output folder behind
 
 
 def test_checkpoint_code_and_pickles_are_never_executed(ray_session, tmp_path):
