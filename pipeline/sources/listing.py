@@ -81,6 +81,8 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
                           "audio files, a manifest, or Parquet/tar shards")
     chosen = detect_format(found, single) if fmt == "auto" else fmt
     keep = [to_uri(fs, f) for f in found if keeps(chosen, f)]
+    if chosen == "kaldi" and not any(posixpath.basename(f) == KALDI_WAV_SCP for f in keep):
+        keep = []
     if not keep:
         wanted = ("wav.scp" if chosen == "kaldi" else "*.trans.txt and audio"
                   if chosen == "librispeech" else
