@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.retry import is_transient, retry_call
@@ -160,7 +161,9 @@ def prefetch_parquet(batch: pa.Table, *, storage: Storage) -> pa.Table:
     """An index block with the audio of its Parquet rows read into a ``data`` column (and read
     failures into ``error``), each needed row group once; other rows pass with null ``data``."""
     is_parquet = batch.column("audio_column").is_valid()
-    wanted = [i for i, flag in enumerate(is_parquet.to_pylist()) if flag]
+    if not pc.any(is_parquet).as_py():
+        return batch.append_column("data", pa.nulls(batch.num_rows, pa.binary()))
+    wanted = pc.indices_nonzero(is_parquet).to_pylist()
     data = [None] * batch.num_rows
     errors = batch.column("error").to_pylist()
     if wanted:
