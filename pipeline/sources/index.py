@@ -183,8 +183,10 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
     try:
         dataset = ray.data.read_datasource(index_datasource(units, settings),
                                            override_num_blocks=max(1, len(units))).materialize()
-        refs = dataset.select_columns(["id", ORDER_COLUMN, SCORABLE_COLUMN]).to_arrow_refs()
-        parts = [t for t in ray.get(refs) if t.num_rows]
+        # Blocks are read from the object store without a copy (Arrow buffers map the shared
+        # memory); only the three columns taken here are ever touched on the driver.
+        parts = [t.select(["id", ORDER_COLUMN, SCORABLE_COLUMN])
+                 for t in ray.get(dataset.to_arrow_refs()) if t.num_rows]
     except Exception as e:  # noqa: BLE001 - user mistakes become one line, the rest stays as is
         _raise_user_error(e, settings.storage)
         raise
