@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pipeline.config import ConfigError
 from pipeline.retry import retry_call
 from pipeline.sources.formats import (
-    AUDIO_EXTENSIONS, FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, extension,
-    is_librispeech_transcript, keeps,
+    FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
 )
 from pipeline.storage import Storage, to_uri
 
@@ -141,6 +140,3 @@ def plan_units(listings: list[Listing]) -> list[IndexUnit]:
             units += [IndexUnit(listing.format, (uri,), listing.root) for uri in listing.files]
     return units
 
-
-__all__ = ["AUDIO_EXTENSIONS", "IndexUnit", "Listing", "detect_format", "extension",
-           "list_input", "list_inputs", "plan_units"]
