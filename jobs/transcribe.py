@@ -25,15 +25,22 @@ MODULE = "jobs.transcribe"
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     parser.add_argument("--input", action="append", required=True, metavar="URI",
-                        help="folder/prefix of audio, manifest (.jsonl/.csv), Parquet or tar "
-                             "shards; local, s3:// or any fsspec URI; repeatable")
+                        help="folder/prefix of audio, manifest (.jsonl/.csv/.tsv), Parquet or tar "
+                             "shards, LibriSpeech tree, Kaldi data dir; local, s3:// or any "
+                             "fsspec URI; repeatable")
     parser.add_argument("--output", required=True, metavar="URI", help="output folder or prefix")
     parser.add_argument("--format", choices=FORMATS, default="auto")
     parser.add_argument("--audio-column", default=None,
                         help="manifest: audio_filepath|audio|path; Parquet: audio")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--id-column", default="id")
-    parser.add_argument("--duration-column", default="duration")
+    parser.add_argument("--duration-column", default="duration",
+                        help="manifest: seconds of the span to decode (NeMo; default: duration)")
+    parser.add_argument("--offset-column", default="offset",
+                        help="manifest: start of that span in seconds (NeMo; default: offset)")
+    parser.add_argument("--audio-root", default=None, metavar="URI",
+                        help="base for relative audio paths in manifests and Kaldi wav.scp "
+                             "(e.g. Common Voice's clips/; default: the manifest's folder)")
     add_model_args(parser)
     add_cluster_args(parser)
     add_audio_args(parser)
@@ -57,9 +64,9 @@ def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
         max_duration_seconds=args.max_duration_seconds,
         max_segment_seconds=args.max_segment_seconds, silence_dbfs=args.silence_dbfs,
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint, resume=args.resume,
-        overwrite=args.overwrite, with_audio=args.with_audio,
+        overwrite=args.overwrite, with_audio=args.with_audio, audio_root=args.audio_root,
         columns=SourceColumns(audio=args.audio_column, text=args.text_column, id=args.id_column,
-                              duration=args.duration_column))
+                              duration=args.duration_column, offset=args.offset_column))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
-FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset")
+FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
 NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")
@@ -24,8 +24,8 @@ class SourceColumns:
     audio: str | None = None   # manifest: audio_filepath|audio|path; parquet: audio
     text: str = "text"
     id: str = "id"
-    duration: str = "duration"
-    offset: str = "offset"     # manifest: NeMo segment start (seconds); with duration → a span
+    duration: str = "duration"   # manifest: seconds of the span to decode (NeMo)
+    offset: str = "offset"       # manifest: start of that span in seconds (NeMo)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ class TranscribeConfig:
             "with_audio": self.with_audio, "audio_root": self.audio_root,
             "reference_filter": self.reference_filter,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,
-                        "id": self.columns.id, "duration": self.columns.duration},
+                        "id": self.columns.id, "duration": self.columns.duration,
+                        "offset": self.columns.offset},
         }
 
 

@@ -1,5 +1,10 @@
-"""The transcription job: index → decode+features (CPU tasks) → packed inference (actor pool) →
-score → Parquet, then ``_summary.json`` written by the driver once every data file is complete.
+"""The transcription job: list → index (Ray tasks) → decode+features (CPU tasks) → packed
+inference (actor pool) → score → Parquet, then ``_summary.json`` written by the driver once every
+data file is complete.
+
+The driver lists the inputs and never reads a shard: index tasks open the files, and the driver
+takes only the Arrow id column of the index to find repeated ids and (``--resume``) ids already
+written.
 
 Faults: a dead inference actor is restarted and its lost batch retried (Ray Data's actor-pool
 defaults); storage I/O is retried with a bounded backoff (``pipeline/retry.py``,
@@ -11,52 +16,68 @@ from __future__ import annotations
 
 import time
 
+import pyarrow as pa
+
 from pipeline.checkpoint import check_local_checkpoint
 from pipeline.cluster import (
     absolute_paths, alive_nodes, check_output_shared, configure_ray_data, ensure_ray,
     removing_output_if_left_empty, results_line,
 )
 from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
-from pipeline.stages.decode import DecodeSettings
+from pipeline.stages.decode import DecodeSettings, decode_task_memory_bytes
 from pipeline.faults import fault_env
 from pipeline.stages.inference import Transcriber
-from pipeline.sources.items import items_table
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
 from pipeline.retry import (
     StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
 )
-from pipeline.sources.listing import build_index
+from pipeline.sources.index import (
+    Index, IndexSettings, build_index, remaining_ids, select_items,
+)
+from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.stages.fetch import prefetch_parquet
 from pipeline.stages.prepare import decode_batch
 from pipeline.stages.score import score_batch
 from pipeline.storage import Storage
 from pipeline.sinks.summary import SUMMARY_COLUMNS, format_summary, summarize
 
-DECODE_BATCH_ROWS = 16     # one decode task's share of the index
+DECODE_BATCH_ROWS = 4      # rows per decode call: a task's memory request covers this many inputs
+DECODE_BLOCK_ROWS = 64     # rows per block entering decoding: a few decode calls per task
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
-DECODE_TASK_MEMORY = 512 * 1024**2
 WRITE_TASK_CPUS = 0.25
 # A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's
 # own actor-pool defaults (max_restarts=-1, max_task_retries=-1): Ray 2.60 deprecates both ways of
 # passing other values (map_batches' ``**ray_remote_args`` and ``ray_remote_args_fn``).
 
 
-def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
+def items_dataset(index: Index, done_ids, storage: Storage):
+    """The items to decode, from the materialized index: repeats marked, resumed ids and
+    unscorable rows left out, Parquet audio read a row group at a time, then cut into blocks of
+    ``DECODE_BLOCK_ROWS`` so that decoding spreads over the CPUs."""
+    return index.dataset.map_batches(
+        select_items, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
+        fn_kwargs={"duplicate_orders": index.duplicate_orders, "done_ids": done_ids},
+    ).map_batches(
+        prefetch_parquet, batch_format="pyarrow", batch_size=None, fn_kwargs={"storage": storage},
+    ).repartition(target_num_rows_per_block=DECODE_BLOCK_ROWS)
+
+
+def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelSpec,
                   storage: Storage, resources: ActorResources):
-    """The lazy Ray dataset of output rows for ``items``."""
+    """The lazy Ray dataset of output rows for the index rows not in ``done_ids``."""
     import ray.data
 
-    table = items_table(items)
-    blocks = [table.slice(i, DECODE_BATCH_ROWS) for i in range(0, table.num_rows, DECODE_BATCH_ROWS)]
+    items = items_dataset(index, done_ids, storage)
     settings = DecodeSettings(max_duration_s=config.max_duration_seconds,
                               max_segment_s=config.max_segment_seconds,
                               silence_dbfs=config.silence_dbfs)
     # Decoding runs as CPU tasks of its own, on any node, so the GPU never waits on it. Ray fuses
     # adjacent stages whose resource requests are equal; the decoders' memory request (long inputs
     # decode to hundreds of MB) makes them differ, so decoding is never folded into the actors.
-    decoded = ray.data.from_arrow(blocks).map_batches(
+    decoded = items.map_batches(
         decode_batch, batch_format="pyarrow", batch_size=DECODE_BATCH_ROWS, num_cpus=1,
-        memory=DECODE_TASK_MEMORY,
+        memory=decode_memory_request(settings),
         fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio})
     inferred = decoded.map_batches(
         Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
@@ -71,6 +92,17 @@ def build_dataset(items: list[dict], config: TranscribeConfig, spec: ModelSpec,
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=0.5,
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
+
+
+def decode_memory_request(settings: DecodeSettings) -> int:
+    """Bytes each decode task asks Ray for: what ``DECODE_BATCH_ROWS`` inputs of the longest
+    allowed duration can hold (``decode_task_memory_bytes``), never more than 80 % of the largest
+    node's memory (a request no node can grant would leave the task waiting forever)."""
+    import ray
+
+    largest = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    wanted = decode_task_memory_bytes(settings, DECODE_BATCH_ROWS)
+    return int(min(wanted, 0.8 * largest)) if largest else wanted
 
 
 def actor_runtime_env() -> dict | None:
@@ -127,31 +159,39 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     started = time.monotonic()
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
-    items, listings = build_index(config.inputs, config.format, storage, config.columns)
-    if not items:
-        raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
-                          "manifest or shards); point --input at the audio to transcribe")
-    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
-    done = existing_ids(storage, config.output) if config.resume else set()
-    todo = [item for item in items if item["id"] not in done]
-    formats = ", ".join(sorted({listing.format for listing in listings}))
-    echo(f"indexed {len(items)} utterances ({formats}) from {len(listings)} input(s); "
-         f"{len(todo)} to transcribe, {len(items) - len(todo)} already in the output")
-
+    listings = list_inputs(config.inputs, config.format, storage)
     ensure_ray()
     configure_ray_data()
     check_output_shared(config.output, alive_nodes())
+    index = build_index(plan_units(listings), IndexSettings(
+        storage=storage, columns=config.columns, audio_root=config.audio_root,
+        reference_filter=config.reference_filter))
+    if not index.rows:
+        raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
+                          "manifest or shards); point --input at the audio to transcribe")
+    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
+    done = existing_ids(storage, config.output) if config.resume else pa.array([], pa.string())
+    todo = remaining_ids(index.ids, done)
+    formats = ", ".join(sorted({listing.format for listing in listings}))
+    echo(f"indexed {index.rows} utterances ({formats}) from {len(listings)} input(s); "
+         f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"
+         + (f", {index.dropped_unscorable} without a scorable reference left out"
+            if config.reference_filter else "")
+         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else ""))
+
     resources = resolve_resources(config, ray.cluster_resources())
-    if todo:
+    if len(todo):
         echo(f"inference: {resources.min_actors}-{resources.max_actors} actor(s), "
              f"{resources.num_gpus:g} GPU and {resources.num_cpus:g} CPU each")
-        write_dataset(build_dataset(todo, config, spec, storage, resources), storage,
+        write_dataset(build_dataset(index, done, config, spec, storage, resources), storage,
                       config.output)
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
-    summary = summarize(table, new_ids={item["id"] for item in todo},
+    summary = summarize(table, new_ids=set(todo.to_pylist()),
                         wall_seconds=time.monotonic() - started, model=spec.shown,
-                        settings=config.settings())
+                        settings=config.settings(),
+                        dropped_unscorable=(index.dropped_unscorable
+                                            if config.reference_filter is not None else None))
     write_summary(storage, config.output, summary)
     echo(format_summary(summary, config.output))
     echo(results_line(config.output))

@@ -15,6 +15,7 @@ import posixpath
 import uuid
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.sinks.atomic_fs import TEMP_PREFIX, write_bytes_atomically
@@ -124,8 +125,10 @@ def read_columns(storage: Storage, output: str, columns: list[str],
     return pa.concat_tables(tables, promote_options="permissive")
 
 
-def existing_ids(storage: Storage, output: str) -> set[str]:
-    return set(read_columns(storage, output, ["id"], drop_unreadable=True).column("id").to_pylist())
+def existing_ids(storage: Storage, output: str) -> pa.Array:
+    """The ids already written under ``output``, as one Arrow string array (``--resume``)."""
+    ids = read_columns(storage, output, ["id"], drop_unreadable=True).column("id")
+    return pc.cast(ids, pa.string()).combine_chunks()
 
 
 def write_summary(storage: Storage, output: str, summary: dict) -> str:

@@ -15,7 +15,7 @@ def _total(values) -> float:
 
 
 def summarize(table: pa.Table, *, new_ids: set[str], wall_seconds: float, model: str,
-              settings: dict) -> dict:
+              settings: dict, dropped_unscorable: int | None = None) -> dict:
     """Summary of all rows under the output; ``new_ids`` are the ones this run computed."""
     rows = table.to_pylist()
     ok = [r for r in rows if r["error"] is None]
@@ -25,7 +25,9 @@ def summarize(table: pa.Table, *, new_ids: set[str], wall_seconds: float, model:
     errors_words = int(_total(r["wer_errors"] for r in ok))
     reasons = Counter(_reason(r["error"]) for r in rows if r["error"] is not None)
     models = sorted({r["model"] for r in rows if r.get("model")})
+    extra = {} if dropped_unscorable is None else {"dropped_unscorable": dropped_unscorable}
     return {
+        **extra,
         "rows": len(rows),
         "errors": len(rows) - len(ok),
         "audio_seconds": round(_total(r["duration_s"] for r in ok), 3),

@@ -1,8 +1,17 @@
-"""Utterance ids: derived from paths, keys or row numbers, and made unique (first one wins)."""
+"""Utterance ids: derived from paths, keys or row numbers, and repeats found on Arrow columns.
+
+Rules (design.md, "Ids and sources"): the source's id column when it has one; else a file's path
+relative to the input root without its extension (``sub/b3``); ``<shard stem>/<row index>`` for a
+Parquet row; WebDataset's key for a tar member. Only the same id given twice is a duplicate, and
+the first one (in input order) wins.
+"""
 
 from __future__ import annotations
 
 import posixpath
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 DUPLICATE_ID = "duplicate id"
 
@@ -15,13 +24,13 @@ def strip_extension(name: str) -> str:
 
 
 def relative_id(root: str, path: str) -> str:
-    """Id of a file found under ``root``: its relative path without extension (``sub/b3``)."""
+    """Id of a file found under ``root``: its relative path without extension (``sub/b3``); the
+    whole path without extension when it lies outside ``root``, so that two different files never
+    share an id (``/data/timit/dr1/spk1/SA1.WAV`` → ``/data/timit/dr1/spk1/SA1``)."""
     root = root.replace("\\", "/").rstrip("/")
     path = path.replace("\\", "/")
     if root and path.startswith(root + "/"):
         path = path[len(root) + 1:]
-    else:
-        path = posixpath.basename(path)
     return strip_extension(path)
 
 
@@ -37,9 +46,11 @@ def parquet_row_id(shard_path: str, row: int) -> str:
 
 
 def webdataset_split(member: str) -> tuple[str, str]:
-    """WebDataset member name → (key, extension): the key runs to the first dot of the basename.
+    """WebDataset member name → (key, extension): the key runs to the first dot of the basename
+    (webdataset's ``base_plus_ext``, also Ray's ``read_webdataset``).
 
-    ``a/b/utt1.flac`` → (``a/b/utt1``, ``flac``); ``utt1.seg.json`` → (``utt1``, ``seg.json``).
+    ``a/b/utt1.flac`` → (``a/b/utt1``, ``flac``); ``utt1.seg.json`` → (``utt1``, ``seg.json``);
+    ``pod/Track 2.5 (Live).flac`` → (``pod/Track 2``, ``5 (live).flac``).
     """
     head, tail = posixpath.split(member)
     stem, _, ext = tail.partition(".")
@@ -47,11 +58,9 @@ def webdataset_split(member: str) -> tuple[str, str]:
     return key, ext.lower()
 
 
-def first_occurrences(ids: list[str]) -> list[bool]:
-    """For each id, whether it is the first with that value (later repeats are duplicates)."""
-    seen: set[str] = set()
-    flags = []
-    for uid in ids:
-        flags.append(uid not in seen)
-        seen.add(uid)
-    return flags
+def first_seen(ids: pa.Array | pa.ChunkedArray, order: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Per row, whether it is the first of its id (smallest ``order``, which must be unique);
+    the other rows with that id are the duplicates. Computed on Arrow, no Python object per row."""
+    table = pa.table({"id": ids, "order": order})
+    firsts = table.group_by("id").aggregate([("order", "min")]).column("order_min")
+    return pc.is_in(table.column("order"), value_set=firsts.combine_chunks())

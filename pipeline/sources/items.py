@@ -1,11 +1,12 @@
-"""The index of utterances built once on the driver: where each one's audio bytes live.
+"""The index of utterances, built inside Ray tasks: where each one's audio bytes live.
 
 An item is a small dict (no audio): ``id``, ``source`` (URI shown to users), ``reference``,
 ``error`` and a locator saying how to fetch the compressed bytes later, on a worker:
 
 * a whole file: ``uri`` with ``offset = -1``;
 * a byte range of a file (a WebDataset member): ``uri``, ``offset``, ``length``;
-* a Parquet row: ``uri`` of the shard, ``row_group``, ``row_in_group``, ``audio_column``.
+* a Parquet row: ``uri`` of the shard, ``row_group``, ``row_in_group``, ``audio_column``;
+* bytes already read (``data``, added for Parquet rows before decoding, a row group at a time).
 
 ``start_s``/``end_s`` (seconds, null for the whole file) make the item a span of its audio.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from pipeline.sources.ids import DUPLICATE_ID, first_occurrences
 
 ITEM_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -31,6 +31,13 @@ ITEM_SCHEMA = pa.schema([
     ("start_s", pa.float64()),
     ("end_s", pa.float64()),
 ])
+# Added by the index tasks: the row's place in the input order (task number << 32 | row in the
+# task's output), unique and stable, so that "the first one wins" needs no global sort; and
+# whether the reference passes the evaluation filter (always true without one).
+ORDER_COLUMN = "_order"
+SCORABLE_COLUMN = "_scorable"
+INDEX_SCHEMA = ITEM_SCHEMA.append(pa.field(ORDER_COLUMN, pa.int64())).append(
+    pa.field(SCORABLE_COLUMN, pa.bool_()))
 
 
 def file_item(uid: str, uri: str, reference: str | None = None, error: str | None = None) -> dict:
@@ -52,13 +59,6 @@ def parquet_item(uid: str, source: str, uri: str, row_group: int, row_in_group: 
     item.update(source=source, row_group=row_group, row_in_group=row_in_group,
                 audio_column=audio_column)
     return item
-
-
-def mark_duplicates(items: list[dict]) -> list[dict]:
-    """Items with an id seen before become error rows (``duplicate id``); the first one wins."""
-    firsts = first_occurrences([item["id"] for item in items])
-    return [item if first else {**item, "error": DUPLICATE_ID}
-            for item, first in zip(items, firsts)]
 
 
 def items_table(items: list[dict]) -> pa.Table:

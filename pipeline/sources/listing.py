@@ -1,46 +1,52 @@
-"""Listing inputs once: detect each input's format and build the utterance index (no audio read).
+"""Listing inputs on the driver: each ``--input``'s format and files, split into index units.
 
-Formats: a folder/prefix of audio files, JSONL/CSV manifests, Parquet shards in the Hugging Face
-datasets layout, WebDataset tar shards. Each ``--input`` may be a folder/prefix, a single file or a
-glob (``s3://bkt/shards/train-*.tar``).
+The driver only lists (file names, no bytes); every file is opened inside a Ray task
+(``pipeline/sources/index.py``). Formats: a folder/prefix of audio files, JSONL/CSV/TSV
+manifests, Parquet shards in the Hugging Face datasets layout, WebDataset tar shards, LibriSpeech
+trees, Kaldi data dirs. Each ``--input`` may be a folder/prefix, a single file or a glob
+(``s3://bkt/shards/train-*.tar``).
 """
 
 from __future__ import annotations
 
+import posixpath
+from collections import defaultdict
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError, SourceColumns
-from pipeline.sources.formats import FORMAT_EXTENSIONS, MANIFEST_EXTENSIONS, extension
-from pipeline.sources.ids import relative_id
-from pipeline.sources.items import file_item, mark_duplicates
-from pipeline.sources.manifest import manifest_items, read_manifest_rows
-from pipeline.sources.shards import index_parquet_shards, index_tar_shards
+from pipeline.config import ConfigError
 from pipeline.retry import retry_call
+from pipeline.sources.formats import (
+    FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
+)
 from pipeline.storage import Storage, to_uri
+
+# Audio files of a folder are indexed this many to a Ray task.
+FILES_PER_UNIT = 4096
+
 
 @dataclass(frozen=True)
 class Listing:
-    """One input resolved: its format, root (for relative ids) and the files it covers, sorted."""
+    """One input resolved: its format, root (URI the ids are relative to) and its files (URIs,
+    sorted)."""
 
     input: str
     format: str
-    root: str                 # filesystem path the ids are relative to
-    paths: tuple[str, ...]    # filesystem paths
-    files: tuple[str, ...]    # the same as URIs
+    root: str
+    files: tuple[str, ...]
 
 
-def detect_format(files: list[str], is_single_file: bool) -> str:
-    """The format implied by file extensions. A folder: tar > parquet > audio (manifests in a folder
-    need ``--format manifest``); a single file: by its extension."""
-    exts = {extension(f) for f in files}
-    if is_single_file and exts & MANIFEST_EXTENSIONS:
-        return "manifest"
-    for fmt in ("webdataset", "parquet", "audio"):
-        if exts & FORMAT_EXTENSIONS[fmt]:
-            return fmt
-    raise ConfigError(
-        f"cannot tell the format of the input from its files ({', '.join(sorted(exts)) or 'none'}); "
-        "pass --format audio|manifest|parquet|webdataset")
+@dataclass(frozen=True)
+class IndexUnit:
+    """The work of one index task.
+
+    ``kind``: ``files`` (audio files, ids relative to ``root``), ``manifest``, ``parquet``,
+    ``webdataset`` (one file each), ``librispeech`` (``uris[0]`` the chapter's ``*.trans.txt``,
+    then its audio files; ``root`` the tree), ``kaldi`` (the data dir ``root``'s files).
+    """
+
+    kind: str
+    uris: tuple[str, ...]
+    root: str = ""
 
 
 def _find(fs, path: str) -> tuple[list[str], str, bool] | None:
@@ -73,45 +79,64 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
         raise ConfigError(f"--input {uri!r} is empty (no files); point --input at a folder of "
                           "audio files, a manifest, or Parquet/tar shards")
     chosen = detect_format(found, single) if fmt == "auto" else fmt
-    keep = [f for f in found if extension(f) in FORMAT_EXTENSIONS[chosen]]
+    keep = [to_uri(fs, f) for f in found if keeps(chosen, f)]
+    if chosen == "kaldi" and not any(posixpath.basename(f) == KALDI_WAV_SCP for f in keep):
+        keep = []
     if not keep:
-        raise ConfigError(f"--input {uri!r} holds no {chosen} files "
-                          f"(extensions {', '.join(sorted(FORMAT_EXTENSIONS[chosen]))})")
-    return Listing(input=uri, format=chosen, root=root, paths=tuple(keep),
-                   files=tuple(to_uri(fs, f) for f in keep))
+        wanted = ("wav.scp" if chosen == "kaldi" else "*.trans.txt and audio"
+                  if chosen == "librispeech" else
+                  "extensions " + ", ".join(sorted(FORMAT_EXTENSIONS[chosen])))
+        raise ConfigError(f"--input {uri!r} holds no {chosen} files ({wanted}); {FORMAT_HELP}")
+    return Listing(input=uri, format=chosen, root=to_uri(fs, root), files=tuple(keep))
 
 
-def index_audio_files(listing: Listing) -> list[dict]:
-    return [file_item(relative_id(listing.root, path), uri)
-            for path, uri in zip(listing.paths, listing.files)]
+def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Listing]:
+    return [list_input(uri, fmt, storage) for uri in inputs]
 
 
-def index_manifests(listing: Listing, storage: Storage, columns: SourceColumns) -> list[dict]:
-    items = []
+def _folder(uri: str) -> str:
+    return posixpath.dirname(uri.rstrip("/"))
+
+
+def _file_units(files, root: str) -> list[IndexUnit]:
+    files = list(files)
+    return [IndexUnit("files", tuple(files[i:i + FILES_PER_UNIT]), root)
+            for i in range(0, len(files), FILES_PER_UNIT)]
+
+
+def _librispeech_units(listing: Listing) -> list[IndexUnit]:
+    """One unit per chapter folder (its ``*.trans.txt`` and audio); audio in folders without a
+    transcript file is still indexed, as plain files without references."""
+    transcripts: dict[str, list[str]] = defaultdict(list)
+    audio: dict[str, list[str]] = defaultdict(list)
     for uri in listing.files:
-        fs, path = storage.filesystem(uri)
-        try:
-            text = retry_call(lambda: fs.cat_file(path), what=f"reading {uri}",
-                              budget_s=storage.retry_seconds, redact=storage.redact).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(storage.redact(f"cannot read manifest {uri}: {e}; check that it "
-                                             "is a UTF-8 JSONL/CSV file you can read")) from e
-        items.extend(manifest_items(read_manifest_rows(text, extension(uri)), uri, columns))
-    return items
+        (transcripts if is_librispeech_transcript(uri) else audio)[_folder(uri)].append(uri)
+    units = [IndexUnit("librispeech", (trans[0], *trans[1:], *audio.pop(folder, [])), listing.root)
+             for folder, trans in sorted(transcripts.items())]
+    loose = [uri for folder in sorted(audio) for uri in audio[folder]]
+    return units + _file_units(loose, listing.root)
 
 
-def build_index(inputs: tuple[str, ...], fmt: str, storage: Storage,
-                columns: SourceColumns) -> tuple[list[dict], list[Listing]]:
-    """All utterances of all inputs, in input order, duplicates marked."""
-    items: list[dict] = []
-    listings = [list_input(uri, fmt, storage) for uri in inputs]
+def _kaldi_units(listing: Listing) -> list[IndexUnit]:
+    by_dir: dict[str, list[str]] = defaultdict(list)
+    for uri in listing.files:
+        by_dir[_folder(uri)].append(uri)
+    return [IndexUnit("kaldi", tuple(files), folder) for folder, files in sorted(by_dir.items())
+            if any(posixpath.basename(f) == KALDI_WAV_SCP for f in files)]
+
+
+def plan_units(listings: list[Listing]) -> list[IndexUnit]:
+    """The index tasks of all inputs, in input order (their order is the order ids are ranked
+    in for "the first one wins")."""
+    units: list[IndexUnit] = []
     for listing in listings:
         if listing.format == "audio":
-            items.extend(index_audio_files(listing))
-        elif listing.format == "manifest":
-            items.extend(index_manifests(listing, storage, columns))
-        elif listing.format == "parquet":
-            items.extend(index_parquet_shards(listing.files, storage, columns))
+            units += _file_units(listing.files, listing.root)
+        elif listing.format == "librispeech":
+            units += _librispeech_units(listing)
+        elif listing.format == "kaldi":
+            units += _kaldi_units(listing)
         else:
-            items.extend(index_tar_shards(listing.files, storage, columns))
-    return mark_duplicates(items), listings
+            units += [IndexUnit(listing.format, (uri,), listing.root) for uri in listing.files]
+    return units
+

@@ -1,70 +1,112 @@
-"""Indexing sharded inputs: Parquet (Hugging Face datasets layout) and WebDataset tars.
+"""Indexing shards inside a Ray task: Parquet (Hugging Face datasets layout) and WebDataset tars.
 
-Only metadata is read here: a Parquet shard's footer plus its id and text columns; a tar's member
-headers plus its small ``.txt``/``.json`` members. Audio bytes are fetched later, on workers, by
-row group or byte range.
+Only metadata is read: a Parquet shard's footer plus its id and text columns (never the audio
+column); a tar's member headers (seeking past the data) plus its small ``.txt``/``.json``
+members. Audio bytes are fetched later: a Parquet row group's audio column once per block, a tar
+member by its byte range.
 """
 
 from __future__ import annotations
 
 import json
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.formats import AUDIO_EXTENSIONS
-from pipeline.sources.ids import parquet_row_id, webdataset_split
-from pipeline.sources.items import file_item, parquet_item, range_item
-from pipeline.storage import Storage
+from pipeline.sources.ids import shard_stem, strip_extension, webdataset_split
+from pipeline.sources.items import ITEM_SCHEMA, file_item, items_table, range_item
 
 DEFAULT_PARQUET_AUDIO_COLUMN = "audio"
-INDEX_THREADS = 8
-
-
-def _column_or_none(table, name: str) -> list | None:
-    return table.column(name).to_pylist() if name in table.column_names else None
+# Row groups are gathered into index blocks of at least this many rows (a row group is never
+# split: the audio of one row group is then read once).
+PARQUET_BLOCK_ROWS = 256
+TEXT_EXTENSIONS = ("txt", "json")
+MAX_TEXT_MEMBER_BYTES = 1 << 20
 
 
 def _as_text(value) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def index_parquet_shard(uri: str, storage: Storage, columns: SourceColumns) -> list[dict]:
-    fs, path = storage.filesystem(uri)
-    audio_col = columns.audio or DEFAULT_PARQUET_AUDIO_COLUMN
+def _string_column(part: pa.Table, name: str, uri: str) -> pa.Array:
+    column = part.column(name).combine_chunks()
     try:
-        with fs.open(path, "rb") as f:
-            shard = pq.ParquetFile(f)
-            names = shard.schema_arrow.names
-            if audio_col not in names:
-                raise ConfigError(f"Parquet shard {uri} has no audio column {audio_col!r} "
-                                  f"(columns: {', '.join(names)}); fix --audio-column")
-            wanted = [c for c in (columns.id, columns.text) if c in names]
-            table = shard.read(columns=wanted) if wanted else None
-            group_sizes = [shard.metadata.row_group(g).num_rows for g in range(shard.num_row_groups)]
-    except (OSError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        return [file_item(f"{uri}#error", uri, error=f"unreadable Parquet shard: {e}")]
-    ids = _column_or_none(table, columns.id) if table is not None else None
-    texts = _column_or_none(table, columns.text) if table is not None else None
-    items, row = [], 0
-    for group, size in enumerate(group_sizes):
-        for in_group in range(size):
-            uid = _as_text(ids[row]) if ids is not None else None
-            items.append(parquet_item(
-                uid or parquet_row_id(path, row), f"{uri}#{row}", uri, group, in_group, audio_col,
-                reference=_as_text(texts[row]) if texts is not None else None))
-            row += 1
-    return items
+        return pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise ConfigError(f"Parquet shard {uri}: column {name!r} is {column.type}, not text; "
+                          "fix --id-column/--text-column") from e
 
 
-def index_parquet_shards(files, storage: Storage, columns: SourceColumns) -> list[dict]:
-    with ThreadPoolExecutor(INDEX_THREADS) as pool:
-        per_shard = list(pool.map(lambda uri: index_parquet_shard(uri, storage, columns), files))
-    return [item for shard in per_shard for item in shard]
+def _blank_to_null(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def parquet_group_table(uri: str, part: pa.Table | None, first_row: int, num_rows: int,
+                        group: int, columns: SourceColumns, audio_col: str) -> pa.Table:
+    """Index items (``ITEM_SCHEMA``) of one row group, built column-wise.
+
+    ``part`` holds the group's id/text columns (those the shard has); a row without an id gets
+    ``<shard stem>/<row index>``.
+    """
+    rows = pa.array(range(first_row, first_row + num_rows), pa.int64())
+    row_text = pc.cast(rows, pa.string())
+    derived = pc.binary_join_element_wise(f"{shard_stem(uri)}/", row_text, "")
+    names = part.column_names if part is not None else []
+    ids = derived
+    if columns.id in names:
+        given = _blank_to_null(_string_column(part, columns.id, uri))
+        ids = pc.coalesce(given, derived)
+    texts = (_blank_to_null(_string_column(part, columns.text, uri)) if columns.text in names
+             else pa.nulls(num_rows, pa.string()))
+
+    def const(value, type_):
+        return pa.array([value] * num_rows, type_)
+
+    return pa.table({
+        "id": ids, "source": pc.binary_join_element_wise(f"{uri}#", row_text, ""),
+        "reference": texts, "error": pa.nulls(num_rows, pa.string()),
+        "uri": const(uri, pa.string()), "offset": const(-1, pa.int64()),
+        "length": const(-1, pa.int64()), "row_group": const(group, pa.int32()),
+        "row_in_group": pa.array(range(num_rows), pa.int32()),
+        "audio_column": const(audio_col, pa.string()),
+        "start_s": pa.nulls(num_rows, pa.float64()), "end_s": pa.nulls(num_rows, pa.float64()),
+    }, schema=ITEM_SCHEMA)
+
+
+def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
+    """Index blocks of one Parquet shard opened as ``f``, whole row groups at a time.
+
+    Raises :class:`ConfigError` when the audio column is missing; an unreadable shard yields one
+    error row (``<uri>#error``) after the rows read so far.
+    """
+    audio_col = columns.audio or DEFAULT_PARQUET_AUDIO_COLUMN
+    pending: list[pa.Table] = []
+    row = 0
+    try:
+        shard = pq.ParquetFile(f)
+        names = shard.schema_arrow.names
+        if audio_col not in names:
+            raise ConfigError(f"Parquet shard {uri} has no audio column {audio_col!r} "
+                              f"(columns: {', '.join(names)}); fix --audio-column")
+        wanted = [c for c in dict.fromkeys((columns.id, columns.text)) if c in names]
+        for group in range(shard.num_row_groups):
+            size = shard.metadata.row_group(group).num_rows
+            part = shard.read_row_group(group, columns=wanted) if wanted else None
+            pending.append(parquet_group_table(uri, part, row, size, group, columns, audio_col))
+            row += size
+            if sum(t.num_rows for t in pending) >= PARQUET_BLOCK_ROWS:
+                yield pa.concat_tables(pending)
+                pending = []
+    except (OSError, pa.ArrowException) as e:
+        pending.append(items_table([file_item(f"{uri}#error", uri, error=(
+            f"unreadable Parquet shard after {row} rows: {type(e).__name__}: {e}"))]))
+    if pending:
+        yield pa.concat_tables(pending)
 
 
 def reference_from_member(ext: str, data: bytes, columns: SourceColumns) -> str | None:
@@ -88,34 +130,66 @@ def id_from_member(data: bytes, columns: SourceColumns) -> str | None:
     return _as_text(record.get(columns.id)) if isinstance(record, dict) else None
 
 
-def index_tar_shard(uri: str, storage: Storage, columns: SourceColumns) -> list[dict]:
-    """One item per key with an audio member, in the order the audio members appear."""
-    fs, path = storage.filesystem(uri)
-    audio: dict[str, tuple[int, int]] = {}
+def _scan_tar(f, columns: SourceColumns, audio: list, texts: dict, ids: dict) -> None:
+    """Member headers in order: audio members into ``audio`` (name, offset, size), references of
+    text members into ``texts`` and ``.json`` id fields into ``ids``, by member stem. Seeks past
+    the data of everything else."""
+    with tarfile.open(fileobj=f, mode="r:") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            last = member.name.rsplit(".", 1)[-1].lower() if "." in member.name else ""
+            if last in AUDIO_EXTENSIONS:
+                audio.append((member.name, member.offset_data, member.size))
+            elif last in TEXT_EXTENSIONS and member.size <= MAX_TEXT_MEMBER_BYTES:
+                data = tar.extractfile(member).read()
+                texts.setdefault(strip_extension(member.name), reference_from_member(
+                    last, data, columns))
+                if last == "json" and (uid := id_from_member(data, columns)) is not None:
+                    ids.setdefault(strip_extension(member.name), uid)
+
+
+def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
+    """Index items of one WebDataset shard opened as ``f`` (seekable): one per audio member.
+
+    The id is the ``.json`` member's id field (``--id-column``) when it has one (a key cannot hold
+    every id: it ends at the first dot), else the member's WebDataset key (path up to the first
+    dot of the basename). The first
+    audio member of a key is the utterance; a later audio member of the same key is an error row
+    (id: its member name) saying so. The reference is the ``.txt``/``.json`` member with the audio
+    member's own stem (``spk1/utt.001.txt`` for ``spk1/utt.001.flac``), else the key's
+    (``key.txt`` beside ``key.seg.flac``). An unreadable shard adds one ``<uri>#error`` row.
+    """
+    audio: list[tuple[str, int, int]] = []
     texts: dict[str, str | None] = {}
-    ids: dict[str, str] = {}   # a .json member's id field wins over the key (keys cannot hold dots)
+    ids: dict[str, str] = {}
+    failure = None
     try:
-        with fs.open(path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                key, ext = webdataset_split(member.name)
-                last_ext = ext.rsplit(".", 1)[-1]
-                if last_ext in AUDIO_EXTENSIONS and key not in audio:
-                    audio[key] = (member.offset_data, member.size)
-                elif ext in ("txt", "json"):
-                    data = tar.extractfile(member).read()
-                    if texts.get(key) is None:
-                        texts[key] = reference_from_member(ext, data, columns)
-                    if ext == "json" and (uid := id_from_member(data, columns)) is not None:
-                        ids[key] = uid
-    except (OSError, tarfile.TarError) as e:
-        return [file_item(f"{uri}#error", uri, error=f"unreadable tar shard: {e}")]
-    return [range_item(ids.get(key, key), f"{uri}#{key}", uri, offset, size, reference=texts.get(key))
-            for key, (offset, size) in audio.items()]
+        _scan_tar(f, columns, audio, texts, ids)
+    except (OSError, EOFError, tarfile.TarError) as e:
+        failure = f"unreadable tar shard after {len(audio)} audio members: {type(e).__name__}: {e}"
+    key_texts: dict[str, str | None] = {}
+    for stem, text in texts.items():
+        if text is not None:
+            key_texts.setdefault(webdataset_split(stem)[0], text)
+    items, first_member = [], {}
+    for name, offset, size in audio:
+        key, _ = webdataset_split(name)
+        stem = strip_extension(name)
+        reference = texts.get(stem)
+        if key not in first_member:
+            first_member[key] = name
+            if reference is None:
+                reference = key_texts.get(key)
+            uid = ids.get(stem) or ids.get(key) or key
+            items.append(range_item(uid, f"{uri}#{key}", uri, offset, size, reference))
+            continue
+        item = range_item(name, f"{uri}#{name}", uri, offset, size, reference)
+        item["error"] = (f"second audio member {name!r} of WebDataset key {key!r} (after "
+                         f"{first_member[key]!r}; a key runs to the first dot of the file name): "
+                         "give each utterance its own key")
+        items.append(item)
+    if failure:
+        items.append(file_item(f"{uri}#error", uri, error=failure))
+    return items_table(items)
 
-
-def index_tar_shards(files, storage: Storage, columns: SourceColumns) -> list[dict]:
-    with ThreadPoolExecutor(INDEX_THREADS) as pool:
-        per_shard = list(pool.map(lambda uri: index_tar_shard(uri, storage, columns), files))
-    return [item for shard in per_shard for item in shard]

@@ -1,8 +1,11 @@
 """Fetching the compressed audio bytes of index items, a batch at a time, on a worker.
 
 Whole files and byte ranges go through fsspec's concurrent ``cat``/``cat_ranges``; Parquet rows
-are read one needed row group (audio column only) at a time. Transient failures (storage down or
-overloaded) are retried with a bounded backoff and then stop the job with
+are read one needed row group (audio column only) at a time, by :func:`prefetch_parquet` over
+whole index blocks (which hold whole row groups), so a row group is read once. A Hugging Face
+``audio`` cell whose ``bytes`` are null is read from its ``path`` (absolute, or relative to the
+shard's folder). Items that already carry their bytes (``data``) are not read again. Transient
+failures (storage down or overloaded) are retried with a bounded backoff and then stop the job with
 :class:`~pipeline.retry.StorageUnavailable` (``--resume`` finishes it); only permanent ones (a
 missing file) become error rows, so an outage never turns good inputs into error rows.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.retry import is_transient, retry_call
-from pipeline.storage import Storage
+from pipeline.storage import Storage, join_uri, parent_uri
 
 
 def _read_error(source: str, exc: BaseException) -> str:
@@ -43,11 +48,12 @@ def fetch_with_retry(fetch: Callable[[list[int]], list], count: int, *, what: st
     return [values[i] for i in range(count)]
 
 
-def _audio_bytes(value) -> bytes | None:
-    """The bytes of a Parquet audio cell: a ``{bytes, path}`` struct or plain binary."""
+def _audio_cell(value) -> tuple[bytes | None, str | None]:
+    """(bytes, path) of a Parquet audio cell: a ``{bytes, path}`` struct or plain binary."""
     if isinstance(value, dict):
-        value = value.get("bytes")
-    return bytes(value) if value is not None else None
+        data, path = value.get("bytes"), value.get("path")
+        return (bytes(data) if data else None), (path or None)
+    return (bytes(value) if value else None), None
 
 
 def _cat_whole(fs, paths: list[str]) -> list:
@@ -82,6 +88,8 @@ def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sourc
 
 def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
                        sources) -> None:
+    """Audio cells of ``rows`` into ``out``: ``(bytes, None)``, or ``("path", p)`` for a cell that
+    holds only a path, or ``(None, error)``."""
     with fs.open(path, "rb") as f:
         shard = pq.ParquetFile(f)
         by_group: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
@@ -90,8 +98,13 @@ def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out
         for (group, column), wanted in sorted(by_group.items()):
             cells = shard.read_row_group(group, columns=[column]).column(0)
             for i, in_group in wanted:
-                data = _audio_bytes(cells[in_group].as_py())
-                out[i] = (data, None) if data else (None, f"no audio bytes in {sources[i]}")
+                data, audio_path = _audio_cell(cells[in_group].as_py())
+                if data:
+                    out[i] = (data, None)
+                elif audio_path:
+                    out[i] = ("path", audio_path)
+                else:
+                    out[i] = (None, f"no audio bytes and no audio path in {sources[i]}")
 
 
 def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
@@ -106,8 +119,17 @@ def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], ou
             out[i] = (None, storage.redact(_read_error(sources[i], e)))
 
 
+def _file_request(i: int, uri: str, offset: int, length: int, storage: Storage, systems: dict,
+                  files: dict) -> None:
+    if uri not in systems:
+        systems[uri] = storage.filesystem(uri)
+    fs, path = systems[uri]
+    files[type(fs).__name__].append((fs, (i, path, offset, length)))
+
+
 def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None, str | None]]:
-    """(bytes, error) per item; items that already carry an error are not read."""
+    """(bytes, error) per item; items that already carry an error are not read, items that carry
+    their bytes (``data``) are not read again."""
     out: list = [(None, None)] * len(items)
     sources = [item["source"] for item in items]
     files: dict[str, list] = defaultdict(list)   # protocol-level groups share one filesystem
@@ -116,17 +138,39 @@ def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None,
     for i, item in enumerate(items):
         if item.get("error"):
             continue
-        uri = item["uri"]
-        if uri not in systems:
-            systems[uri] = storage.filesystem(uri)
-        fs, path = systems[uri]
-        if item.get("audio_column"):
-            shards[uri].append((i, item["row_group"], item["row_in_group"], item["audio_column"]))
+        if item.get("data") is not None:
+            out[i] = (item["data"], None)
+        elif item.get("audio_column"):
+            shards[item["uri"]].append(
+                (i, item["row_group"], item["row_in_group"], item["audio_column"]))
         else:
-            files[type(fs).__name__].append((fs, (i, path, item["offset"], item["length"])))
+            _file_request(i, item["uri"], item["offset"], item["length"], storage, systems, files)
+    for uri, rows in shards.items():
+        fs, path = storage.filesystem(uri)
+        _fetch_parquet_rows(fs, path, rows, out, sources, storage)
+        for i, *_ in rows:   # HF layout: null bytes, the file at ``path`` (relative: the shard's folder)
+            if out[i][0] == "path":
+                _file_request(i, join_uri(parent_uri(uri), out[i][1]), -1, -1, storage, systems,
+                              files)
     for group in files.values():
         _fetch_files(group[0][0], [request for _, request in group], out, sources, storage)
-    for uri, rows in shards.items():
-        fs, path = systems[uri]
-        _fetch_parquet_rows(fs, path, rows, out, sources, storage)
     return out
+
+
+def prefetch_parquet(batch: pa.Table, *, storage: Storage) -> pa.Table:
+    """An index block with the audio of its Parquet rows read into a ``data`` column (and read
+    failures into ``error``), each needed row group once; other rows pass with null ``data``."""
+    is_parquet = batch.column("audio_column").is_valid()
+    if not pc.any(is_parquet).as_py():
+        return batch.append_column("data", pa.nulls(batch.num_rows, pa.binary()))
+    wanted = pc.indices_nonzero(is_parquet).to_pylist()
+    data = [None] * batch.num_rows
+    errors = batch.column("error").to_pylist()
+    if wanted:
+        items = batch.take(wanted).to_pylist()
+        for i, (value, error) in zip(wanted, fetch_audio(items, storage)):
+            data[i] = value
+            errors[i] = errors[i] or error
+    batch = batch.set_column(batch.schema.get_field_index("error"), "error",
+                             pa.array(errors, pa.string()))
+    return batch.append_column("data", pa.array(data, pa.binary()))

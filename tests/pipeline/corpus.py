@@ -59,3 +59,45 @@ def write_flac(path: pathlib.Path, samples: np.ndarray, rate: int = 16_000) -> p
 
 def noise(seconds: float, level: float = 0.1, seed: int = 0, rate: int = 16_000) -> np.ndarray:
     return (level * np.random.default_rng(seed).standard_normal(int(seconds * rate))).astype(np.float32)
+
+
+def write_tar_members(path: pathlib.Path, members: list[tuple[str, bytes]]) -> pathlib.Path:
+    """A tar shard holding ``members`` (name, bytes) in that order."""
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_hf_parquet(path: pathlib.Path, cells: list[tuple[bytes | None, str | None]],
+                     texts: list[str | None], ids: list[str | None] | None = None,
+                     rows_per_group: int = 2) -> pathlib.Path:
+    """A Hugging Face layout shard from explicit ``audio`` cells (bytes, path), either may be null."""
+    columns = {"audio": pa.array([{"bytes": b, "path": p} for b, p in cells], AUDIO_STRUCT),
+               "text": pa.array(texts, pa.string())}
+    if ids is not None:
+        columns["id"] = pa.array(ids, pa.string())
+    pq.write_table(pa.table(columns), path, row_group_size=rows_per_group)
+    return path
+
+
+def write_sph(path: pathlib.Path, samples_int16: np.ndarray, rate: int = 16_000) -> pathlib.Path:
+    """NIST SPHERE (TIMIT's ``.WAV``/``.sph``), 16-bit PCM, written by libsndfile."""
+    sf.write(path, samples_int16, rate, format="NIST", subtype="PCM_16")
+    return path
+
+
+def write_m4a(path: pathlib.Path, samples: np.ndarray, rate: int = 16_000) -> pathlib.Path:
+    """AAC in an MP4 container (``.m4a``, as VoxCeleb2 ships), encoded with PyAV."""
+    import av
+
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1),
+                                           format="fltp", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path

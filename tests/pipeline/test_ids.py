@@ -1,11 +1,12 @@
 import pytest
 
 from pipeline.config import ConfigError, SourceColumns
+import pyarrow as pa
+
+from pipeline.sources.formats import detect_format
 from pipeline.sources.ids import (
-    first_occurrences, parquet_row_id, relative_id, strip_extension, webdataset_split,
+    first_seen, parquet_row_id, relative_id, strip_extension, webdataset_split,
 )
-from pipeline.sources.items import file_item, mark_duplicates
-from pipeline.sources.listing import detect_format
 from pipeline.sources.manifest import manifest_items, read_manifest_rows
 from pipeline.storage import Storage, join_uri, parent_uri
 
@@ -13,7 +14,8 @@ from pipeline.storage import Storage, join_uri, parent_uri
 def test_relative_id_keeps_subfolders_and_drops_the_extension():
     assert relative_id("/data/in", "/data/in/sub/b3.flac") == "sub/b3"
     assert relative_id("bkt/in/", "bkt/in/a.b.wav") == "a.b"
-    assert relative_id("/elsewhere", "/data/x.flac") == "x"
+    # outside the root: the whole path, so that dr1/spk1/SA1 and dr1/spk2/SA1 stay apart
+    assert relative_id("/elsewhere", "/data/x.flac") == "/data/x"
     assert strip_extension("noext") == "noext"
 
 
@@ -21,13 +23,15 @@ def test_parquet_row_id_and_webdataset_keys():
     assert parquet_row_id("s3://b/train-00001.parquet", 7) == "train-00001/7"
     assert webdataset_split("dir/utt1.flac") == ("dir/utt1", "flac")
     assert webdataset_split("utt1.seg.JSON") == ("utt1", "seg.json")
+    assert webdataset_split("spk1/utt.002.flac") == ("spk1/utt", "002.flac")
+    assert webdataset_split("podcast/Track 2.5 (Live).flac") == ("podcast/Track 2", "5 (live).flac")
 
 
-def test_duplicates_first_wins():
-    assert first_occurrences(["a", "b", "a", "c", "b"]) == [True, True, False, True, False]
-    items = mark_duplicates([file_item("x", "/1/x.flac"), file_item("x", "/2/x.flac")])
-    assert [i["error"] for i in items] == [None, "duplicate id"]
-    assert items[1]["source"] == "/2/x.flac"
+def test_duplicates_first_wins_by_input_order_not_by_position():
+    ids = pa.array(["a", "b", "a", "c", "b"])
+    assert first_seen(ids, pa.array([0, 1, 2, 3, 4])).to_pylist() == [True, True, False, True, False]
+    # rows arrive in any order from Ray: the smallest input order wins
+    assert first_seen(ids, pa.array([9, 1, 2, 3, 0])).to_pylist() == [False, False, True, True, True]
 
 
 def test_manifest_paths_resolve_against_the_manifest_folder():
@@ -55,6 +59,11 @@ def test_format_detection():
     assert detect_format(["/d/a.tar", "/d/b.flac"], is_single_file=False) == "webdataset"
     assert detect_format(["/d/x.parquet"], is_single_file=False) == "parquet"
     assert detect_format(["/d/m.csv"], is_single_file=True) == "manifest"
+    assert detect_format(["/d/a.sph", "/d/b.m4a"], is_single_file=False) == "audio"
+    assert detect_format(["/ls/84/121/84-121.trans.txt", "/ls/84/121/84-121-0000.flac"],
+                         is_single_file=False) == "librispeech"
+    assert detect_format(["/k/train/wav.scp", "/k/train/text", "/k/a.wav"],
+                         is_single_file=False) == "kaldi"
     with pytest.raises(ConfigError, match="--format"):
         detect_format(["/d/readme.md"], is_single_file=False)
 

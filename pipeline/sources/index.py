@@ -1,0 +1,218 @@
+"""The utterance index as a Ray dataset: one read task per index unit, ids handled on Arrow.
+
+Each :class:`~pipeline.sources.listing.IndexUnit` becomes a Ray ``ReadTask`` (a ``Datasource``
+as in Ray Data's own ``_internal/datasource/``) that opens its own files inside a worker and
+yields ``INDEX_SCHEMA`` blocks: no audio is read, and the driver never sees a shard's bytes.
+The driver then takes only three Arrow columns of the index (id, input order, scorable) to find
+repeated ids, the ids a resumed run already wrote and the rows evaluation leaves out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import ConfigError, SourceColumns
+from pipeline.retry import StorageUnavailable, find_cause, retry_call
+from pipeline.scoring import is_scorable_reference
+from pipeline.sources.formats import is_librispeech_transcript
+from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
+from pipeline.sources.items import (
+    INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, items_table,
+)
+from pipeline.sources.listing import IndexUnit
+from pipeline.sources.shards import parquet_index, tar_index
+from pipeline.storage import Storage
+
+ROW_BITS = 32   # _order = unit number << ROW_BITS | row within the unit's output
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What an index task needs besides its unit (shipped to the workers)."""
+
+    storage: Storage
+    columns: SourceColumns
+    audio_root: str | None = None
+    reference_filter: str | None = None
+
+
+def _read_bytes(uri: str, settings: IndexSettings) -> bytes:
+    storage = settings.storage
+    fs, path = storage.filesystem(uri)
+    return retry_call(lambda: fs.cat_file(path), what=f"reading {uri}",
+                      budget_s=storage.retry_seconds, redact=storage.redact)
+
+
+def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
+    """A Parquet or tar shard's index; a shard that cannot be read is one error row."""
+    uri, storage = unit.uris[0], settings.storage
+    fs, path = storage.filesystem(uri)
+
+    def read() -> list[pa.Table]:
+        with fs.open(path, "rb") as f:
+            if unit.kind == "parquet":
+                return list(parquet_index(uri, f, settings.columns))
+            return [tar_index(uri, f, settings.columns)]
+
+    try:
+        return retry_call(read, what=f"indexing {uri}", budget_s=storage.retry_seconds,
+                          redact=storage.redact)
+    except OSError as e:
+        kind = "Parquet" if unit.kind == "parquet" else "tar"
+        return [items_table([file_item(f"{uri}#error", uri, error=storage.redact(
+            f"unreadable {kind} shard: {type(e).__name__}: {e}"))])]
+
+
+def _manifest_table(uri: str, settings: IndexSettings) -> pa.Table:
+    from pipeline.sources.manifest import manifest_table
+
+    try:
+        data = _read_bytes(uri, settings)
+    except OSError as e:
+        raise ConfigError(settings.storage.redact(
+            f"cannot read manifest {uri}: {e}; check that it exists and you can read it")) from e
+    return manifest_table(data, uri, settings.columns, settings.audio_root)
+
+
+def _librispeech_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
+    from pipeline.sources.librispeech import librispeech_table
+
+    transcripts = [u for u in unit.uris if is_librispeech_transcript(u)]
+    audio = [u for u in unit.uris if not is_librispeech_transcript(u)]
+    text = b"\n".join(_read_bytes(u, settings) for u in transcripts)
+    return librispeech_table(transcripts[0], text, audio, unit.root)
+
+
+def _kaldi_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
+    from pipeline.sources.kaldi import kaldi_table
+
+    files = {uri.rsplit("/", 1)[-1]: _read_bytes(uri, settings) for uri in unit.uris}
+    return kaldi_table(unit.root, files, settings.audio_root)
+
+
+def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
+    """The ``ITEM_SCHEMA`` tables of one unit, in its own order."""
+    if unit.kind == "files":
+        return [items_table([file_item(relative_id(unit.root, uri), uri) for uri in unit.uris])]
+    if unit.kind == "manifest":
+        return [_manifest_table(unit.uris[0], settings)]
+    if unit.kind in ("parquet", "webdataset"):
+        return _shard_tables(unit, settings)
+    if unit.kind == "librispeech":
+        return [_librispeech_table(unit, settings)]
+    if unit.kind == "kaldi":
+        return [_kaldi_table(unit, settings)]
+    raise ValueError(f"unknown index unit kind {unit.kind!r}")
+
+
+def scorable_mask(references: pa.ChunkedArray | pa.Array, reference_filter: str | None) -> pa.Array:
+    """Per row, whether evaluation keeps it (``is_scorable_reference``); all true without a filter."""
+    if reference_filter is None:
+        return pa.array([True] * len(references), pa.bool_())
+    seen: dict[str | None, bool] = {}
+    values = []
+    for ref in references.to_pylist():
+        if ref not in seen:
+            seen[ref] = is_scorable_reference(ref, reference_filter)
+        values.append(seen[ref])
+    return pa.array(values, pa.bool_())
+
+
+def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator[pa.Table]:
+    """``INDEX_SCHEMA`` blocks of unit ``number``: its items plus ``_order`` and ``_scorable``."""
+    produced = 0
+    for table in unit_tables(unit, settings):
+        table = table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
+        start = (number << ROW_BITS) + produced
+        order = pa.array(range(start, start + table.num_rows), pa.int64())
+        produced += table.num_rows
+        yield table.append_column(ORDER_COLUMN, order).append_column(
+            SCORABLE_COLUMN, scorable_mask(table.column("reference"), settings.reference_filter))
+
+
+def index_datasource(units: list[IndexUnit], settings: IndexSettings):
+    """A Ray ``Datasource`` with one read task per unit."""
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    class IndexDatasource(Datasource):
+        def get_name(self) -> str:
+            return "IndexInputs"
+
+        def estimate_inmemory_data_size(self):
+            return None
+
+        def get_read_tasks(self, parallelism, per_task_row_limit=None, data_context=None):
+            meta = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None,
+                                 input_files=None)
+            return [ReadTask(lambda n=n, u=u: read_unit(n, u, settings), meta,
+                             schema=INDEX_SCHEMA) for n, u in enumerate(units)]
+
+    return IndexDatasource()
+
+
+@dataclass(frozen=True)
+class Index:
+    """The materialized index and what the driver worked out from its id column."""
+
+    dataset: object                 # ray.data.Dataset of INDEX_SCHEMA rows (in the object store)
+    rows: int                       # every row of every input
+    dropped_unscorable: int         # rows left out by ``reference_filter``
+    duplicate_orders: pa.Array      # ``_order`` of rows whose id came before (first wins)
+    ids: pa.Array                   # ids of the rows kept (repeats included), input order unknown
+
+
+def _raise_user_error(exc: BaseException, storage: Storage) -> None:
+    """A user mistake or an outage inside an index task, raised as itself (one line)."""
+    for kind in (ConfigError, StorageUnavailable):
+        cause = find_cause(exc, (kind,))
+        if cause is not None:
+            raise kind(storage.redact(str(cause).strip().splitlines()[0])) from None
+
+
+def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
+    """Run the index tasks (Ray must be up) and find repeated ids and the rows the reference
+    filter leaves out, on the Arrow columns ``id``, ``_order``, ``_scorable`` only: nothing per
+    row in Python on the driver."""
+    import ray
+
+    try:
+        dataset = ray.data.read_datasource(index_datasource(units, settings),
+                                           override_num_blocks=max(1, len(units))).materialize()
+        # Blocks are read from the object store without a copy (Arrow buffers map the shared
+        # memory); only the three columns taken here are ever touched on the driver.
+        parts = [t.select(["id", ORDER_COLUMN, SCORABLE_COLUMN])
+                 for t in ray.get(dataset.to_arrow_refs()) if t.num_rows]
+    except Exception as e:  # noqa: BLE001 - user mistakes become one line, the rest stays as is
+        _raise_user_error(e, settings.storage)
+        raise
+    meta = (pa.concat_tables(parts) if parts else
+            INDEX_SCHEMA.empty_table().select(["id", ORDER_COLUMN, SCORABLE_COLUMN]))
+    kept = meta.filter(meta.column(SCORABLE_COLUMN))
+    first = first_seen(kept.column("id"), kept.column(ORDER_COLUMN))
+    return Index(dataset=dataset, rows=meta.num_rows,
+                 dropped_unscorable=meta.num_rows - kept.num_rows,
+                 duplicate_orders=kept.column(ORDER_COLUMN).filter(pc.invert(first)).combine_chunks(),
+                 ids=kept.column("id").combine_chunks())
+
+
+def remaining_ids(ids: pa.Array, done_ids: pa.Array) -> pa.Array:
+    """``ids`` not among ``done_ids`` (what a resumed run still computes), on Arrow."""
+    return ids.filter(pc.invert(pc.is_in(ids, value_set=done_ids)))
+
+
+def select_items(batch: pa.Table, *, duplicate_orders: pa.Array, done_ids: pa.Array) -> pa.Table:
+    """An index block → the items to decode: rows evaluation keeps, minus ids already written;
+    a repeated id (not the first of its id) becomes a ``duplicate id`` error row."""
+    keep = batch.column(SCORABLE_COLUMN)
+    if len(done_ids):
+        keep = pc.and_(keep, pc.invert(pc.is_in(batch.column("id"), value_set=done_ids)))
+    batch = batch.filter(keep)
+    repeated = pc.is_in(batch.column(ORDER_COLUMN), value_set=duplicate_orders)
+    error = pc.if_else(repeated, pa.scalar(DUPLICATE_ID), batch.column("error"))
+    batch = batch.set_column(batch.schema.get_field_index("error"), "error", error)
+    return batch.drop_columns([ORDER_COLUMN, SCORABLE_COLUMN])

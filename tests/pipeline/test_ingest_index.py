@@ -1,0 +1,203 @@
+"""The index built inside Ray read tasks: ids, references, errors, duplicates, resume and the
+evaluation filter, on small inputs each test builds (real local Ray, no model)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import soundfile as sf
+
+from pipeline.cluster import configure_ray_data
+from pipeline.config import ConfigError, SourceColumns
+from pipeline.run import items_dataset
+from pipeline.sinks.output import existing_ids
+from pipeline.sources.index import IndexSettings, build_index, remaining_ids
+from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.storage import Storage
+from tests.conftest import TINY_AUDIO
+from tests.pipeline.corpus import (
+    noise, write_hf_parquet, write_m4a, write_manifest_jsonl, write_sph, write_tar_members,
+)
+
+EMPTY = pa.array([], pa.string())
+
+
+def index_rows(inputs, fmt="auto", columns=SourceColumns(), reference_filter=None, done=EMPTY):
+    """(index, items as dicts sorted by source then id): what the decode stage receives."""
+    configure_ray_data()
+    storage = Storage.from_env()
+    listings = list_inputs(tuple(str(i) for i in inputs), fmt, storage)
+    index = build_index(plan_units(listings), IndexSettings(
+        storage=storage, columns=columns, reference_filter=reference_filter))
+    rows = items_dataset(index, done, storage).take_all()
+    return index, sorted(rows, key=lambda r: (r["source"], r["id"]))
+
+
+def flac_bytes(name: str) -> bytes:
+    return (TINY_AUDIO / f"{name}.flac").read_bytes()
+
+
+def test_timit_like_manifest_without_ids_gives_distinct_ids(ray_session, tmp_path):
+    """Six files named SA1/SA2.WAV under different speakers, listed by absolute path from a
+    manifest in another folder: ids keep the whole path, none collides."""
+    paths = []
+    for speaker in ("dr1/spk1", "dr1/spk2", "dr2/spk3"):
+        folder = tmp_path / "data" / "timit" / speaker
+        folder.mkdir(parents=True)
+        for name in ("SA1", "SA2"):
+            paths.append(write_sph(folder / f"{name}.WAV", np.zeros(1600, np.int16)))
+    (tmp_path / "manifests").mkdir()
+    manifest = write_manifest_jsonl(tmp_path / "manifests" / "timit.jsonl",
+                                    [{"audio_filepath": str(p), "text": f"t{i}"}
+                                     for i, p in enumerate(paths)])
+    index, rows = index_rows([manifest])
+    assert sorted(r["id"] for r in rows) == sorted(str(p)[:-len(".WAV")] for p in paths)
+    assert len({r["id"] for r in rows}) == 6
+    assert [r["error"] for r in rows] == [None] * 6
+    assert (index.rows, len(index.duplicate_orders)) == (6, 0)
+
+
+def test_webdataset_keys_dotted_names_and_a_second_audio_member(ray_session, tmp_path):
+    a, b, c, d = (flac_bytes(n) for n in ("a01_short", "a02", "a03_twoblocks", "a04"))
+    (tmp_path / "wds").mkdir()
+    shard = write_tar_members(tmp_path / "wds" / "shard-000.tar", [
+        ("spk1/utt.001.flac", a), ("spk1/utt.001.txt", b"first utterance"),
+        ("spk1/utt.002.flac", b), ("spk1/utt.002.txt", b"second utterance"),
+        ("podcast/Track 2.5 (Live).flac", c), ("podcast/Track 2.5 (Live).txt", b"live track\n"),
+        ("k3.flac", d), ("k3.json", json.dumps({"text": "from json"}).encode()),
+        ("k3.cls", b"7"),
+    ])
+    index, rows = index_rows([tmp_path / "wds"])
+    got = {r["id"]: r for r in rows}
+    assert sorted(got) == ["k3", "podcast/Track 2", "spk1/utt", "spk1/utt.002.flac"]
+    assert [(got[k]["reference"], got[k]["error"]) for k in ("spk1/utt", "podcast/Track 2", "k3")] \
+        == [("first utterance", None), ("live track", None), ("from json", None)]
+    second = got["spk1/utt.002.flac"]
+    assert second["error"] == ("second audio member 'spk1/utt.002.flac' of WebDataset key "
+                               "'spk1/utt' (after 'spk1/utt.001.flac'; a key runs to the first "
+                               "dot of the file name): give each utterance its own key")
+    assert second["reference"] == "second utterance"
+    assert second["source"] == f"{shard}#spk1/utt.002.flac"
+    assert got["podcast/Track 2"]["source"] == f"{shard}#podcast/Track 2"
+    data = shard.read_bytes()
+    for key, audio in (("spk1/utt", a), ("podcast/Track 2", c), ("k3", d)):
+        row = got[key]
+        assert data[row["offset"]:row["offset"] + row["length"]] == audio, key
+    assert index.rows == 4
+
+
+def test_parquet_without_id_column_and_row_groups(ray_session, tmp_path):
+    (tmp_path / "pq").mkdir()
+    shard = write_hf_parquet(tmp_path / "pq" / "train-00007.parquet",
+                             [(flac_bytes("a02"), "a02.flac")] * 5, ["t0", None, "t2", "", "t4"],
+                             rows_per_group=2)
+    index, rows = index_rows([tmp_path / "pq"])
+    assert [r["id"] for r in rows] == [f"train-00007/{i}" for i in range(5)]
+    assert [r["source"] for r in rows] == [f"{shard}#{i}" for i in range(5)]
+    assert [r["reference"] for r in rows] == ["t0", None, "t2", None, "t4"]
+    assert [(r["row_group"], r["row_in_group"]) for r in rows] == \
+        [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0)]
+    assert all(r["data"] == flac_bytes("a02") and r["error"] is None for r in rows)
+    # a null id falls back to <shard stem>/<row>
+    write_hf_parquet(tmp_path / "pq" / "train-00008.parquet", [(b"x", None)] * 3, [None] * 3,
+                     ids=["x", None, "z"])
+    _, rows = index_rows([tmp_path / "pq" / "train-00008.parquet"])
+    assert [r["id"] for r in rows] == ["x", "train-00008/1", "z"]
+
+
+def test_hf_parquet_null_bytes_read_the_file_at_path(ray_session, tmp_path):
+    shards = tmp_path / "hf" / "data"
+    (shards / "clips").mkdir(parents=True)
+    (shards / "clips" / "rel.flac").write_bytes(flac_bytes("a04"))
+    absolute = tmp_path / "elsewhere.flac"
+    absolute.write_bytes(flac_bytes("a05"))
+    shard = write_hf_parquet(shards / "test-0.parquet", [
+        (flac_bytes("a02"), "a02.flac"), (None, str(absolute)), (None, "clips/rel.flac"),
+        (None, None), (None, "clips/missing.flac")], ["a", "b", "c", "d", "e"], rows_per_group=3)
+    _, rows = index_rows([shards])
+    assert [r["id"] for r in rows] == [f"test-0/{i}" for i in range(5)]
+    assert [r["data"] for r in rows[:3]] == [flac_bytes("a02"), flac_bytes("a05"),
+                                              flac_bytes("a04")]
+    assert [r["error"] for r in rows[:3]] == [None, None, None]
+    assert rows[3]["error"] == f"no audio bytes and no audio path in {shard}#3"
+    assert rows[4]["error"].startswith(f"cannot read {shard}#4: FileNotFoundError")
+    assert rows[4]["data"] is None
+
+
+def test_folder_lists_sph_m4a_and_every_audio_file(ray_session, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    write_sph(folder / "a.sph", (noise(0.5) * 32767).astype(np.int16))
+    write_m4a(folder / "sub" / "b.m4a", noise(0.5))
+    write_m4a(folder / "c.webm.mp4", noise(0.2))
+    sf.write(folder / "d.aiff", noise(0.2), 16000, format="AIFF")
+    (folder / "notes.txt").write_text("not audio")
+    index, rows = index_rows([folder])
+    assert [(r["id"], r["source"], r["error"]) for r in rows] == [
+        ("a", str(folder / "a.sph"), None), ("c.webm", str(folder / "c.webm.mp4"), None),
+        ("d", str(folder / "d.aiff"), None), ("sub/b", str(folder / "sub" / "b.m4a"), None)]
+    assert index.dataset.num_blocks() == 1     # one index task for the folder, one block
+
+
+def write_id_manifest(path: pathlib.Path, rows: list[tuple[str, str]]) -> pathlib.Path:
+    return write_manifest_jsonl(path, [{"id": uid, "audio_filepath": str(TINY_AUDIO / f"{name}.flac")}
+                                       for uid, name in rows])
+
+
+def test_true_repeats_are_duplicate_rows_and_the_first_wins(ray_session, tmp_path):
+    first = write_id_manifest(tmp_path / "m1.jsonl", [("u1", "a01_short"), ("u2", "a02"),
+                                                      ("u3", "a03_twoblocks"), ("u3", "a04")])
+    second = write_id_manifest(tmp_path / "m2.jsonl", [("u1", "a05"), ("u4", "a06_long")])
+    index, rows = index_rows([first, second])
+    got = sorted((r["id"], pathlib.Path(r["source"]).stem, r["error"]) for r in rows)
+    assert got == [("u1", "a01_short", None), ("u1", "a05", "duplicate id"),
+                   ("u2", "a02", None), ("u3", "a03_twoblocks", None),
+                   ("u3", "a04", "duplicate id"), ("u4", "a06_long", None)]
+    assert (index.rows, len(index.duplicate_orders)) == (6, 2)
+    # the same inputs in the other order: the other u1 wins
+    _, rows = index_rows([second, first])
+    assert {(r["id"], pathlib.Path(r["source"]).stem) for r in rows if r["error"] is None} == {
+        ("u1", "a05"), ("u4", "a06_long"), ("u2", "a02"), ("u3", "a03_twoblocks")}
+
+
+def test_resume_on_arrow_ids_skips_what_the_output_holds(ray_session, tmp_path):
+    manifest = write_id_manifest(tmp_path / "m.jsonl", [("u1", "a01_short"), ("u2", "a02"),
+                                                        ("u3", "a04"), ("u1", "a05")])
+    out = tmp_path / "out"
+    out.mkdir()
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"id": ["u1", "old"]}), out / "part-0.parquet")
+    (out / "_summary.json").write_text("{}")
+    done = existing_ids(Storage.from_env(), str(out))
+    assert isinstance(done, pa.Array) and done.to_pylist() == ["u1", "old"]
+    index, rows = index_rows([manifest], done=done)
+    assert remaining_ids(index.ids, done).to_pylist() == ["u2", "u3"]
+    assert sorted((r["id"], r["error"]) for r in rows) == [("u2", None), ("u3", None)]
+
+
+def test_reference_filter_drops_unscorable_rows_before_decoding(ray_session, tmp_path):
+    audio = str(TINY_AUDIO / "a02.flac")
+    manifest = write_manifest_jsonl(tmp_path / "refs.jsonl", [
+        {"id": "ok", "audio_filepath": audio, "text": "Hello world"},
+        {"id": "empty", "audio_filepath": audio, "text": ""},
+        {"id": "marker", "audio_filepath": audio, "text": "ignore time segment in scoring"},
+        {"id": "none", "audio_filepath": audio},
+        {"id": "blank", "audio_filepath": audio, "text": "   "},
+        {"id": "ok2", "audio_filepath": audio, "text": "again"}])
+    index, rows = index_rows([manifest], reference_filter="english")
+    assert sorted(r["id"] for r in rows) == ["ok", "ok2"]
+    assert (index.rows, index.dropped_unscorable, len(index.ids)) == (6, 4, 2)
+    index, rows = index_rows([manifest])
+    assert (len(rows), index.dropped_unscorable) == (6, 0)
+
+
+def test_a_mistake_inside_an_index_task_is_one_config_error(ray_session, tmp_path):
+    manifest = write_manifest_jsonl(tmp_path / "bad.jsonl", [{"file": "x.flac", "text": "t"}])
+    with pytest.raises(ConfigError) as caught:
+        index_rows([manifest])
+    message = str(caught.value)
+    assert "\n" not in message and "--audio-column" in message and "bad.jsonl" in message

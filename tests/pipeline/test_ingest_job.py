@@ -1,0 +1,73 @@
+"""The whole job on the layouts of issue 9: every audio member, row and file gives exactly one
+output row, with the model's own result where the audio is good (real Ray, tiny checkpoint)."""
+
+from __future__ import annotations
+
+import soundfile as sf
+
+from pipeline import TranscribeConfig, run_transcribe
+from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.pipeline.conftest import read_output, read_summary
+from tests.pipeline.corpus import (
+    noise, write_hf_parquet, write_m4a, write_manifest_jsonl, write_sph, write_tar_members,
+)
+
+
+def flac(name: str) -> bytes:
+    return (TINY_AUDIO / f"{name}.flac").read_bytes()
+
+
+def run(inputs, output, **kwargs) -> dict:
+    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
+                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
+    return run_transcribe(config)
+
+
+def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path, direct):
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    samples, _ = sf.read(TINY_AUDIO / "a04.flac", dtype="int16")
+    write_sph(folder / "timit.sph", samples)
+    write_m4a(folder / "sub" / "vox.m4a", noise(1.0))
+    (tmp_path / "wds").mkdir()
+    write_tar_members(tmp_path / "wds" / "shard-0.tar", [
+        ("spk1/utt.001.flac", flac("a01_short")), ("spk1/utt.001.txt", b"one"),
+        ("spk1/utt.002.flac", flac("a02")), ("spk1/utt.002.txt", b"two"),
+        ("podcast/Track 2.5 (Live).flac", flac("a03_twoblocks")),
+        ("podcast/Track 2.5 (Live).txt", b"live")])
+    shards = tmp_path / "hf"
+    shards.mkdir()
+    (shards / "a05.flac").write_bytes(flac("a05"))
+    write_hf_parquet(shards / "test-0.parquet", [(flac("a06_long"), "x.flac"), (None, "a05.flac")],
+                     ["six", "five"])
+    out = tmp_path / "out"
+    summary = run([folder, tmp_path / "wds", shards], out)
+    rows = {r["id"]: r for r in read_output(out)}
+    assert sorted(rows) == ["podcast/Track 2", "spk1/utt", "spk1/utt.002.flac", "sub/vox",
+                            "test-0/0", "test-0/1", "timit"]
+    for uid, name in (("timit", "a04"), ("spk1/utt", "a01_short"),
+                      ("podcast/Track 2", "a03_twoblocks"), ("test-0/0", "a06_long"),
+                      ("test-0/1", "a05")):
+        assert rows[uid]["error"] is None, rows[uid]
+        assert (rows[uid]["token_ids"], rows[uid]["text"]) == direct[name], uid
+    assert [rows[k]["reference"] for k in ("spk1/utt", "podcast/Track 2", "test-0/1")] == \
+        ["one", "live", "five"]
+    second = rows["spk1/utt.002.flac"]
+    assert second["error"].startswith("second audio member 'spk1/utt.002.flac' of WebDataset key")
+    assert second["text"] is None and second["reference"] == "two"
+    assert rows["sub/vox"]["source"] == str(folder / "sub" / "vox.m4a")   # a row, decoded or not
+    assert (summary["rows"], summary["rows_inferred"]) == (7, 7)
+    assert "dropped_unscorable" not in summary
+
+
+def test_reference_filter_count_reaches_the_summary(ray_session, tmp_path):
+    audio = str(TINY_AUDIO / "a02.flac")
+    manifest = write_manifest_jsonl(tmp_path / "m.jsonl", [
+        {"id": "kept", "audio_filepath": audio, "text": "hello"},
+        {"id": "empty", "audio_filepath": audio, "text": ""},
+        {"id": "marker", "audio_filepath": audio, "text": "ignore time segment in scoring"}])
+    out = tmp_path / "out"
+    summary = run([manifest], out, reference_filter="english")
+    assert [r["id"] for r in read_output(out)] == ["kept"]
+    assert (summary["rows"], summary["dropped_unscorable"]) == (1, 2)
+    assert read_summary(out)["dropped_unscorable"] == 2
