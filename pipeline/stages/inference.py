@@ -42,7 +42,7 @@ def result_columns(results: list) -> dict:
         r = results[0]
         return {"text": r.text, "draft_text": r.draft_text, "token_ids": [int(t) for t in r.token_ids],
                 "confidence": float(r.confidence)}
-    positions = [2 * len(r.token_ids) + 1 for r in results]  # editor positions of each segment's last pass
+    positions = [r.positions for r in results]  # editor positions of each segment's last pass
     return {"text": join_texts([r.text for r in results]),
             "draft_text": join_texts([r.draft_text for r in results]),
             "token_ids": [int(t) for r in results for t in r.token_ids],
