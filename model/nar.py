@@ -78,6 +78,8 @@ class NarModel(nn.Module):
             config.text.hidden_size, config.text.vocab_size, bias=False)
         self.decoder = decoder
         self.name = name
+        # Editor attention path: None picks it from device and dtype (see model.editor.attention_backend).
+        self.attention_backend: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -138,7 +140,8 @@ class NarModel(nn.Module):
         inputs = torch.empty(sum(seq_lengths), cfg.text.hidden_size, dtype=self.dtype, device=device)
         inputs[audio_at] = encoded.audio_embeds.to(self.dtype)
         inputs[text_at] = editor.embed_tokens(text_ids)
-        packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype)
+        packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype,
+                                 backend=self.attention_backend)
         hidden = editor(inputs, packed)[text_at]  # (sum of 2n+1, hidden)
         head = greedy_head(hidden, self._head_weight(), scale=cfg.text.logits_scaling, keep_logits=keep_logits)
         return head, text_lengths
