@@ -79,7 +79,8 @@ def write_parquet_corpus(folder: Path, megabytes: float, shard_mb: float = 100.0
         ids = [f"p{i:07d}" for i in range(shard, min(count, shard + per_shard))]
         table = pa.table({"id": ids, "audio": pa.array([{"bytes": member, "path": f"{i}.wav"} for i in ids], audio_type),
                           "text": ["text"] * len(ids)})
-        pq.write_table(table, folder / f"shard-{shard // per_shard:05d}.parquet", row_group_size=64)
+        pq.write_table(table, folder / f"shard-{shard // per_shard:05d}.parquet", row_group_size=64,
+                       compression="none", use_dictionary=False)  # corpus bytes = audio bytes
     return sum(p.stat().st_size for p in folder.glob("*.parquet"))
 
 
