@@ -147,6 +147,7 @@ TABLE_ROWS = (
     ("packed_vs_padded_speedup", "packed / padded speed-up", "{:.2f}x"),
     ("padding_waste_packed", "padding waste, packed", "{:.1%}"),
     ("padding_waste_padded", "padding waste, padded", "{:.1%}"),
+    ("pipeline_rtfx", "pipeline RTFx (whole job), 10x corpus", "{:.1f}"),
     ("accelerator_busy", "accelerator busy, 10x corpus", "{:.1%}"),
     ("accelerator_busy_spread", "  spread over repeats (max - min)", "{:.1%}"),
     ("scaling_time_ratio", "time, 10x corpus / 1x", "{:.2f}"),

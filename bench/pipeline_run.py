@@ -112,12 +112,13 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
         _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches
         with PeakRss() as rss1:
             t1, summary1 = _run_pipeline(tmp / "corpus1", tmp / "out1", checkpoint, cfg, actor_cores)
-        scaled = []
+        scaled, rtfx = [], None
         for r in range(cfg.repeats):
             echo(f"pipeline, {cfg.scale_factor}x corpus, run {r + 1} of {cfg.repeats} ...")
             with PeakRss() as rss10:
                 t10, summary10 = _run_pipeline(tmp / "corpus10", tmp / f"out10-{r}", checkpoint, cfg, actor_cores)
             scaled.append((t10, rss10.peak, summary10["accelerator_busy"]))
+            rtfx = rtfx if r else summary10["rtfx"]
         if started_ray:
             ray.shutdown()
     t10, peak10, busy = scaled[0]
@@ -128,6 +129,7 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
         "cores": cores,
         "pipeline_seconds_1x": t1,
         "pipeline_seconds_scaled": t10,
+        "pipeline_rtfx": rtfx,  # audio seconds / wall seconds of the whole job, 10x corpus
         "accelerator_busy": busy,
         "accelerator_busy_1x": summary1["accelerator_busy"],
         "accelerator_busy_runs": busy_runs,
