@@ -181,8 +181,10 @@ def format_table(result: dict) -> str:
     for codec, cost in result.get("decode_cores_per_1000x", {}).items():
         value = "n/a (" + cost["error"][:60] + ")" if cost.get("error") else f"{cost['cores_per_1000x']:.2f}"
         lines.append(f"{'CPU cores per 1000x real time, ' + codec:<42} {value}")
+    for error in result.get("scale", {}).get("errors", []):
+        lines.append(f"scale: {error[:120]}")
     for key, label, fmt in SCALE_ROWS:
-        if key in result.get("scale", {}):
+        if key in result.get("scale", {}):  # None where that part wrote nothing in time
             lines.append(f"{label:<42} {_fmt(key, fmt, result['scale'][key])}")
     return "\n".join(lines)
 
