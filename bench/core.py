@@ -32,6 +32,11 @@ class BenchmarkConfig:
     pipeline: bool = True
     scale_factor: int = 10
     warmup: int = 1
+    repeats: int = 2  # runs of the scaled corpus, for the spread of its figures
+    codecs: bool = True
+    find_max_pack: bool = False  # CUDA only: search the largest --max-frames-per-pack that fits
+    scale_rows: int = 0  # 0: no scale run (bench/scale.py)
+    scale_corpus_mb: float = 300.0
 
 
 def _timed(fn, device):
@@ -110,6 +115,18 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     result.update(bench_model(model, feats, audio_s, cfg))
     echo("features ...")
     result.update(bench_features(waves, threads))
+    if cfg.codecs:
+        from bench.codecs import decode_costs
+
+        echo("decode + features cost per codec (FLAC, MP3, Opus) ...")
+        result["decode_cores_per_1000x"] = decode_costs(waves)
+    if model.device.type == "cuda":
+        result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(model.device)
+        if cfg.find_max_pack:
+            from bench.packsize import find_max_pack
+
+            echo("largest pack that fits ...")
+            result.update(find_max_pack(model, feats, cfg.max_frames_per_pack))
     if cfg.size == "real" and model.device.type == "cpu":
         echo("real dimensions, one 10 s utterance ...")
         result["real_10s_seconds"] = bench_real_10s(model)
@@ -117,6 +134,10 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         from bench.pipeline_run import bench_pipeline  # needs Ray; imported only when asked for
 
         result.update(bench_pipeline(model, waves, cfg, echo=echo))
+    if cfg.scale_rows:
+        from bench.scale import bench_scale
+
+        result["scale"] = bench_scale(model, cfg, echo=echo)
     return result
 
 
@@ -126,19 +147,45 @@ TABLE_ROWS = (
     ("packed_vs_padded_speedup", "packed / padded speed-up", "{:.2f}x"),
     ("padding_waste_packed", "padding waste, packed", "{:.1%}"),
     ("padding_waste_padded", "padding waste, padded", "{:.1%}"),
-    ("pipeline_overhead", "pipeline overhead vs sum of stages", "{:.1%}"),
+    ("pipeline_rtfx", "pipeline RTFx (whole job), 10x corpus", "{:.1f}"),
+    ("accelerator_busy", "accelerator busy, 10x corpus", "{:.1%}"),
+    ("accelerator_busy_spread", "  spread over repeats (max - min)", "{:.1%}"),
     ("scaling_time_ratio", "time, 10x corpus / 1x", "{:.2f}"),
     ("scaling_rss_ratio", "peak RSS, 10x corpus / 1x", "{:.2f}"),
     ("features_rtf_per_core", "features: audio s per wall s per core", "{:.0f}"),
     ("real_10s_seconds", "real dims: one 10 s utterance (s)", "{:.2f}"),
+    ("peak_gpu_bytes", "peak GPU memory (GiB)", "{:.2f}"),
+    ("max_frames_per_pack", "largest --max-frames-per-pack that fits", "{}"),
 )
+SCALE_ROWS = (
+    ("utterances", "scale: manifest rows", "{}"),
+    ("first_output_seconds", "scale: job start to first Parquet file (s)", "{:.1f}"),
+    ("driver_peak_rss_bytes", "scale: driver peak RSS (GiB)", "{:.2f}"),
+    ("driver_read_fraction", "scale: driver read / corpus bytes", "{:.2%}"),
+)
+
+
+def _fmt(key: str, fmt: str, value) -> str:
+    if value is None:
+        return "n/a"
+    if key.endswith("_bytes"):
+        value = value / 1024**3
+    return fmt.format(value)
 
 
 def format_table(result: dict) -> str:
     lines = [f"{'metric':<42} value", "-" * 56]
     for key, label, fmt in TABLE_ROWS:
         if key in result:
-            lines.append(f"{label:<42} {fmt.format(result[key])}")
+            lines.append(f"{label:<42} {_fmt(key, fmt, result[key])}")
+    for codec, cost in result.get("decode_cores_per_1000x", {}).items():
+        value = "n/a (" + cost["error"][:60] + ")" if cost.get("error") else f"{cost['cores_per_1000x']:.2f}"
+        lines.append(f"{'CPU cores per 1000x real time, ' + codec:<42} {value}")
+    for error in result.get("scale", {}).get("errors", []):
+        lines.append(f"scale: {error[:120]}")
+    for key, label, fmt in SCALE_ROWS:
+        if key in result.get("scale", {}):  # None where that part wrote nothing in time
+            lines.append(f"{label:<42} {_fmt(key, fmt, result['scale'][key])}")
     return "\n".join(lines)
 
 

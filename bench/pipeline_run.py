@@ -1,4 +1,4 @@
-"""Benchmark parts that run the Ray pipeline: overhead over the stages alone, and scaling.
+"""Benchmark parts that run the Ray pipeline: the accelerator busy fraction, and scaling.
 
 The corpus is written as FLAC files; the random model as a checkpoint folder the actors load. The
 scaled corpus is the same clips copied ``scale_factor`` times under new names, so its work is
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-import pyarrow.parquet as pq
 import soundfile as sf
 
 from bench.corpus import SAMPLE_RATE, write_checkpoint
@@ -65,37 +64,14 @@ def write_corpus(waves: list[np.ndarray], folder: Path, copies: int = 1) -> list
     return paths
 
 
-def time_stages_alone(model, paths: list[Path], budget: int, out: Path) -> dict:
-    """Decode+features, packed inference and Parquet writing, each timed on its own in this process."""
-    import pyarrow as pa
-
-    from model import log_mel
-
-    from bench.batches import packed_batches
-    from pipeline.stages.decode import DecodeSettings
-    from pipeline.stages.prepare import decode_row
-
-    settings = DecodeSettings(max_duration_s=3600.0, max_segment_s=40.0, silence_dbfs=-60.0)
-    start = time.perf_counter()
-    rows = [decode_row({"id": p.stem, "source": str(p)}, p.read_bytes(), None, settings, log_mel) for p in paths]
-    t_decode = time.perf_counter() - start
-    feats = [np.frombuffer(r["features"], dtype=np.float32).reshape(-1, 160) for r in rows if r["features"]]
-    start = time.perf_counter()
-    ids = packed_batches(model, feats, budget)
-    t_infer = time.perf_counter() - start
-    start = time.perf_counter()
-    table = pa.table({"id": [r["id"] for r in rows], "token_ids": pa.array(ids, pa.list_(pa.int32()))})
-    pq.write_table(table, out)
-    t_write = time.perf_counter() - start
-    return {"decode": t_decode, "inference": t_infer, "write": t_write}
-
-
-def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, threads: int) -> float:
+def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, actor_cores: int) -> tuple[float, dict]:
+    """One transcribe job; returns its wall seconds and its summary."""
     from pipeline.config import TranscribeConfig
     from pipeline.run import run_transcribe
 
     config = TranscribeConfig(inputs=(str(inputs),), output=str(output), model=str(checkpoint),
-                              device=cfg.device, dtype=cfg.dtype, actors=(1, 1), cpus_per_actor=float(threads),
+                              device=cfg.device, dtype=cfg.dtype, actors=(1, 1),
+                              cpus_per_actor=float(actor_cores),
                               gpus_per_actor=1.0 if cfg.device.startswith("cuda") else 0.0,
                               max_frames_per_pack=cfg.max_frames_per_pack, normalizer="none")
     start = time.perf_counter()
@@ -103,44 +79,64 @@ def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, threads: in
     wall = time.perf_counter() - start
     if summary["errors"]:
         raise RuntimeError(f"benchmark pipeline run had {summary['errors']} error rows")
-    return wall
+    return wall, summary
+
+
+def core_split(cores: int, device: str) -> int:
+    """Cores the inference actor gets; the decoders get the rest. On CPU the actor computes with its
+    cores, so it gets half (1 of 2 here), as a GPU node's accelerator is separate from the decoders'
+    CPUs; on CUDA it needs one core to feed the GPU."""
+    if device.startswith("cuda"):
+        return 1
+    return max(1, cores // 2)
 
 
 def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
+    """The transcribe job on the 1x corpus and on ``scale_factor``x, the latter ``repeats`` times:
+    wall time, peak RSS, and the accelerator busy fraction with the actor on its own cores."""
     import ray
 
-    threads = int(cfg.threads or psutil.cpu_count() or 1)
+    cores = int(cfg.threads or psutil.cpu_count() or 1)
+    actor_cores = core_split(cores, cfg.device)
     with tempfile.TemporaryDirectory(prefix="nle-bench-") as tmp:
         tmp = Path(tmp)
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
-        small = write_corpus(waves, tmp / "corpus1")
+        write_corpus(waves, tmp / "corpus1")
         write_corpus(waves, tmp / "corpus10", copies=cfg.scale_factor)
-        # One logical CPU beyond the actor's threads for the decoders (decoding is ~1% of the work).
         started_ray = not ray.is_initialized()
         if started_ray:
-            ray.init(address="local", num_cpus=threads + 1, include_dashboard=False, log_to_driver=False)
-        echo("stages alone ...")
-        stages = time_stages_alone(model, small, cfg.max_frames_per_pack, tmp / "alone.parquet")
-        echo("pipeline, 1x corpus ...")
-        _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, threads)  # warm Ray workers and caches
+            # Logical CPUs = cores: the actor's share is its own, the decoders get the rest.
+            ray.init(address="local", num_cpus=max(cores, actor_cores + 1), include_dashboard=False,
+                     log_to_driver=False)
+        echo(f"pipeline, 1x corpus (actor: {actor_cores} of {cores} cores) ...")
+        _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches
         with PeakRss() as rss1:
-            t1 = _run_pipeline(tmp / "corpus1", tmp / "out1", checkpoint, cfg, threads)
-        echo(f"pipeline, {cfg.scale_factor}x corpus ...")
-        with PeakRss() as rss10:
-            t10 = _run_pipeline(tmp / "corpus10", tmp / "out10", checkpoint, cfg, threads)
+            t1, summary1 = _run_pipeline(tmp / "corpus1", tmp / "out1", checkpoint, cfg, actor_cores)
+        scaled, rtfx = [], None
+        for r in range(cfg.repeats):
+            echo(f"pipeline, {cfg.scale_factor}x corpus, run {r + 1} of {cfg.repeats} ...")
+            with PeakRss() as rss10:
+                t10, summary10 = _run_pipeline(tmp / "corpus10", tmp / f"out10-{r}", checkpoint, cfg, actor_cores)
+            scaled.append((t10, rss10.peak, summary10["accelerator_busy"]))
+            rtfx = rtfx if r else summary10["rtfx"]
         if started_ray:
             ray.shutdown()
-    stage_sum = sum(stages.values())
+    t10, peak10, busy = scaled[0]
+    busy_runs = [b for _, _, b in scaled]
+    time_ratios = [t / t1 for t, _, _ in scaled]
     return {
-        "stage_seconds": stages,
+        "actor_cores": actor_cores,
+        "cores": cores,
         "pipeline_seconds_1x": t1,
         "pipeline_seconds_scaled": t10,
-        # Overhead of the pipeline over its stages run alone, on the scaled corpus (stage work is exactly
-        # scale_factor times the 1x stages: the same clips) and on the 1x corpus (fixed costs dominate).
-        "pipeline_overhead": t10 / (cfg.scale_factor * stage_sum) - 1.0,
-        "pipeline_overhead_1x": t1 / stage_sum - 1.0,
+        "pipeline_rtfx": rtfx,  # audio seconds / wall seconds of the whole job, 10x corpus
+        "accelerator_busy": busy,
+        "accelerator_busy_1x": summary1["accelerator_busy"],
+        "accelerator_busy_runs": busy_runs,
+        "accelerator_busy_spread": max(busy_runs) - min(busy_runs),
         "scaling_time_ratio": t10 / t1,
-        "scaling_rss_ratio": rss10.peak / rss1.peak,
+        "scaling_time_ratio_runs": time_ratios,
+        "scaling_rss_ratio": peak10 / rss1.peak,
         "peak_rss_bytes_1x": rss1.peak,
-        "peak_rss_bytes_scaled": rss10.peak,
+        "peak_rss_bytes_scaled": peak10,
     }

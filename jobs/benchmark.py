@@ -1,6 +1,7 @@
-"""python -m jobs.benchmark: packed vs padded throughput, pipeline overhead, scaling, feature speed.
+"""python -m jobs.benchmark: packed vs padded throughput, accelerator busy fraction, scaling, decode cost.
 
-    python -m jobs.benchmark --size small --json bench.json
+    python -m jobs.benchmark --size small --scale-rows 1000000 --json bench.json
+    python -m jobs.benchmark --size real --device cuda --json bench-cuda.json   # + largest pack that fits
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-frames-per-pack", type=int, default=8000, help="frame budget of a packed forward")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument("--scale-factor", type=int, default=10, help="scaling run size as a multiple of --count")
-    p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (overhead, scaling)")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="runs of the scaled pipeline corpus, to report the spread of its figures (default: 2)")
+    p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (busy fraction, scaling)")
+    p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus)")
+    p.add_argument("--scale-rows", type=int, default=0,
+                   help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
+    p.add_argument("--scale-corpus-mb", type=float, default=300.0,
+                   help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 
@@ -36,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from model import resolve_device, resolve_dtype
     from bench.core import BenchmarkConfig, format_table, run_benchmark
 
-    if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2:
-        print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2", file=sys.stderr)
+    if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2 or args.repeats < 1:
+        print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
+              file=sys.stderr)
+        return 2
+    if args.scale_rows < 0 or args.scale_corpus_mb <= 0:
+        print("error: --scale-rows must be >= 0 and --scale-corpus-mb > 0", file=sys.stderr)
         return 2
     try:
         device = resolve_device(args.device)
@@ -47,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     dtype = str(resolve_dtype(args.dtype, device)).removeprefix("torch.")
     cfg = BenchmarkConfig(size=args.size, count=args.count, seed=args.seed, device=str(device), dtype=dtype,
                           padded_batch_size=args.padded_batch_size, max_frames_per_pack=args.max_frames_per_pack,
-                          threads=args.threads, pipeline=not args.no_pipeline, scale_factor=args.scale_factor)
+                          threads=args.threads, pipeline=not args.no_pipeline, scale_factor=args.scale_factor,
+                          repeats=args.repeats, codecs=not args.no_codecs,
+                          find_max_pack=str(device).startswith("cuda"),
+                          scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb)
     result = run_benchmark(cfg)
     print()
     print(format_table(result))

@@ -1,14 +1,18 @@
 """Bidirectional Granite editor (model-spec §3.6) over one flat packed sequence.
 
 Each utterance's sequence is ``[audio tokens | slotted draft]``; positions restart at 0 for every
-utterance and attention is block-diagonal (an utterance never sees another). On CUDA with
-``flash_attn`` installed the varlen kernel runs the whole pack at once; otherwise each utterance is
-attended with PyTorch SDPA on its own slice (no mask, no padding).
+utterance and attention is block-diagonal (an utterance never sees another). Two attention paths:
+
+* ``"varlen"`` (CUDA, float16/bfloat16): PyTorch's own flash kernel,
+  ``torch.nn.attention.varlen.varlen_attn``, once per layer over the whole pack, with the pack's
+  cumulative lengths, GQA inside the kernel and ``num_splits=1`` (batch invariant: an utterance's
+  output does not depend on what it is packed with).
+* ``"sdpa"`` (everything else, CPU included, where ``varlen_attn`` raises ``NotImplementedError``):
+  PyTorch SDPA on each utterance's own slice (no mask, no padding); exact fp32 parity with the
+  reference's batch of 1.
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
@@ -17,14 +21,25 @@ from torch import nn
 from .config import TextConfig
 from .norms import RMSNorm
 
+ATTENTION_BACKENDS = ("sdpa", "varlen")
 
-@functools.lru_cache(maxsize=1)
-def _flash_varlen():
+
+def attention_backend(device: torch.device, dtype: torch.dtype) -> str:
+    """The editor attention path for ``device`` and ``dtype``: ``"varlen"`` where PyTorch's flash
+    varlen kernel runs (CUDA, float16/bfloat16, torch >= 2.10), else ``"sdpa"``."""
+    if device.type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        return "sdpa"
     try:
-        from flash_attn import flash_attn_varlen_func  # optional dependency
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        return None
-    return flash_attn_varlen_func
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401 - availability check
+    except ImportError:
+        return "sdpa"
+    return "varlen"
+
+
+def _varlen_kernel():
+    from torch.nn.attention.varlen import varlen_attn
+
+    return varlen_attn
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -43,9 +58,14 @@ def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, dtype: to
 class PackedSequences:
     """Per-call metadata for the packed editor input: lengths, cumulative offsets, RoPE tables."""
 
-    def __init__(self, lengths: list[int], positions: torch.Tensor, cfg: TextConfig, dtype: torch.dtype) -> None:
+    def __init__(self, lengths: list[int], positions: torch.Tensor, cfg: TextConfig, dtype: torch.dtype,
+                 backend: str | None = None) -> None:
         self.lengths = lengths
         device = positions.device
+        self.backend = backend or attention_backend(device, dtype)
+        if self.backend not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}, got {self.backend!r}")
+        # (B + 1,) int32 offsets of each sequence in the flat pack, as varlen kernels take them
         self.cu_seqlens = F.pad(torch.tensor(lengths, device=device).cumsum(0), (1, 0)).to(torch.int32)
         self.max_len = max(lengths) if lengths else 0
         cos, sin = rope_cos_sin(positions, cfg.head_dim, cfg.rope_theta, dtype)
@@ -69,14 +89,18 @@ class EditorAttention(nn.Module):
         v = self.v_proj(x).view(M, self.num_kv_heads, self.head_dim)
         q = q * packed.cos + rotate_half(q) * packed.sin
         k = k * packed.cos + rotate_half(k) * packed.sin
-        flash = _flash_varlen() if x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) else None
-        if flash is not None:
-            out = flash(q, k, v, packed.cu_seqlens, packed.cu_seqlens, packed.max_len, packed.max_len,
-                        softmax_scale=self.scale, causal=False)  # (M, nh, hd)
+        if packed.backend == "varlen":
+            out = self._attend_varlen(q, k, v, packed)
         else:
             out = torch.cat([self._attend_one(qs, ks, vs) for qs, ks, vs in
                              zip(q.split(packed.lengths), k.split(packed.lengths), v.split(packed.lengths))])
         return self.o_proj(out.reshape(M, -1))
+
+    def _attend_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                       packed: PackedSequences) -> torch.Tensor:
+        """The whole pack in one kernel call: ``(M, nh, hd)``, ``(M, nkv, hd)`` x2 -> ``(M, nh, hd)``."""
+        return _varlen_kernel()(q, k, v, packed.cu_seqlens, packed.cu_seqlens, packed.max_len, packed.max_len,
+                                scale=self.scale, enable_gqa=self.num_heads != self.num_kv_heads, num_splits=1)
 
     def _attend_one(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """One utterance: ``(L, heads, hd)`` each -> ``(L, nh, hd)``, full bidirectional attention."""

@@ -29,7 +29,9 @@ class Transcription:
 
     ``confidence`` is ``exp(mean log max-softmax)`` over the ``2n + 1`` editor positions of the last
     editing pass: the geometric mean of the editor's top-choice probabilities, in (0, 1]. An empty
-    output still has one position (a single blank slot), so it is always defined.
+    output still has one position (a single blank slot), so it is always defined. ``n`` counts the
+    ids the last pass was given (the draft when ``editing_steps == 1``), not the ids it produced:
+    ``positions`` is that count, the weight of this result when confidences of segments are joined.
     """
 
     token_ids: list[int]
@@ -38,6 +40,7 @@ class Transcription:
     draft_text: str
     confidence: float
     logits: np.ndarray | None = None  # (2n + 1, V) float32 of the last pass, when asked for
+    positions: int = 1  # editor positions of the last pass, 2n + 1 for its INPUT hypothesis of n ids
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class NarModel(nn.Module):
             config.text.hidden_size, config.text.vocab_size, bias=False)
         self.decoder = decoder
         self.name = name
+        # Editor attention path: None picks it from device and dtype (see model.editor.attention_backend).
+        self.attention_backend: str | None = None
 
     @property
     def device(self) -> torch.device:
@@ -135,7 +140,8 @@ class NarModel(nn.Module):
         inputs = torch.empty(sum(seq_lengths), cfg.text.hidden_size, dtype=self.dtype, device=device)
         inputs[audio_at] = encoded.audio_embeds.to(self.dtype)
         inputs[text_at] = editor.embed_tokens(text_ids)
-        packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype)
+        packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype,
+                                 backend=self.attention_backend)
         hidden = editor(inputs, packed)[text_at]  # (sum of 2n+1, hidden)
         head = greedy_head(hidden, self._head_weight(), scale=cfg.text.logits_scaling, keep_logits=keep_logits)
         return head, text_lengths
@@ -161,9 +167,10 @@ class NarModel(nn.Module):
             Transcription(
                 token_ids=ids, draft_ids=draft, text=text, draft_text=draft_text,
                 confidence=float(np.exp(lp)),
-                logits=None if lg is None else lg.cpu().numpy(),
+                logits=None if lg is None else lg.cpu().numpy(), positions=n,
             )
-            for ids, draft, text, draft_text, lp, lg in zip(hypotheses, encoded.drafts, texts, draft_texts, mean_lp, per_logits)
+            for ids, draft, text, draft_text, lp, lg, n in zip(hypotheses, encoded.drafts, texts, draft_texts,
+                                                             mean_lp, per_logits, text_lengths)
         ]
 
     def _decode(self, batch: list[list[int]]) -> list[str]:

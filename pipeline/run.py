@@ -187,7 +187,7 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
                       config.output)
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
-    summary = summarize(table, new_ids=set(todo.to_pylist()),
+    summary = summarize(table, new_ids=todo,
                         wall_seconds=time.monotonic() - started, model=spec.shown,
                         settings=config.settings(),
                         dropped_unscorable=(index.dropped_unscorable

@@ -1,40 +1,75 @@
-"""The run summary: computed from the written rows, saved as ``_summary.json``, printed on one screen."""
+"""The run summary: computed from the written rows, saved as ``_summary.json``, printed on one screen.
+
+Computed with Arrow on the id/duration/error/timing columns only, so a corpus of millions of rows
+costs the driver a few columns, not one Python object per row.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-SUMMARY_COLUMNS = ["id", "duration_s", "error", "wer_errors", "wer_words", "model"]
+SUMMARY_COLUMNS = ["id", "duration_s", "error", "wer_errors", "wer_words", "model",
+                   "infer_seconds", "infer_actor", "infer_actor_start", "infer_batch_end"]
 TOP_ERRORS = 5
 
 
-def _total(values) -> float:
-    return float(sum(v for v in values if v is not None))
+def _sum(column) -> float:
+    total = pc.sum(column).as_py() if len(column) else None
+    return float(total or 0.0)
 
 
-def summarize(table: pa.Table, *, new_ids: set[str], wall_seconds: float, model: str,
-              settings: dict, dropped_unscorable: int | None = None) -> dict:
-    """Summary of all rows under the output; ``new_ids`` are the ones this run computed."""
-    rows = table.to_pylist()
-    ok = [r for r in rows if r["error"] is None]
-    new_ok = [r for r in ok if r["id"] in new_ids]
-    audio_new = _total(r["duration_s"] for r in new_ok)
-    words = int(_total(r["wer_words"] for r in ok))
-    errors_words = int(_total(r["wer_errors"] for r in ok))
-    reasons = Counter(_reason(r["error"]) for r in rows if r["error"] is not None)
-    models = sorted({r["model"] for r in rows if r.get("model")})
+def accelerator_busy(table: pa.Table) -> float | None:
+    """Σ inference-actor forward time ÷ Σ actor lifetimes, over the rows of ``table`` (0–1).
+
+    An actor's forward time is the sum of its rows' ``infer_seconds`` (steady-state packs only); its
+    lifetime runs from ``infer_actor_start`` (before the model loads) to the end of its last batch
+    (max ``infer_batch_end``). With one actor per accelerator this is the share of paid-for
+    accelerator time that did model work (design.md, ``accelerator_busy``). ``None`` when no row
+    carries timing (nothing was inferred, or the columns are absent).
+    """
+    needed = ("infer_actor", "infer_actor_start", "infer_batch_end", "infer_seconds")
+    if any(name not in table.column_names for name in needed):
+        return None
+    timed = table.select(list(needed)).filter(pc.is_valid(table["infer_actor"]))
+    if timed.num_rows == 0:
+        return None
+    per_actor = timed.group_by("infer_actor").aggregate([
+        ("infer_seconds", "sum"), ("infer_actor_start", "min"), ("infer_batch_end", "max")])
+    lifetime = _sum(pc.subtract(per_actor["infer_batch_end_max"], per_actor["infer_actor_start_min"]))
+    busy = _sum(per_actor["infer_seconds_sum"])
+    return round(busy / lifetime, 4) if lifetime > 0 else None
+
+
+def summarize(table: pa.Table, *, new_ids, wall_seconds: float, model: str, settings: dict,
+              dropped_unscorable: int | None = None) -> dict:
+    """Summary of all rows under the output; ``new_ids`` (a set or an Arrow array of ids) are the
+    ones this run computed. ``accelerator_busy`` covers this run's rows only;
+    ``dropped_unscorable`` (evaluation) is recorded when given."""
+    value_set = new_ids if isinstance(new_ids, (pa.Array, pa.ChunkedArray)) else pa.array(list(new_ids), pa.string())
+    is_new = pc.fill_null(pc.is_in(table["id"], value_set=value_set), False)
+    is_ok = pc.is_null(table["error"])
+    ok = table.filter(is_ok)
+    new_ok = table.filter(pc.and_(is_ok, is_new))
+    audio_new = _sum(new_ok["duration_s"])
+    words = int(_sum(ok["wer_words"]))
+    errors_words = int(_sum(ok["wer_errors"]))
+    errors = table["error"].filter(pc.invert(is_ok)).to_pylist()
+    reasons = Counter(_reason(e) for e in errors)
+    models = sorted(m for m in pc.unique(table["model"]).to_pylist() if m) if table.num_rows else []
     extra = {} if dropped_unscorable is None else {"dropped_unscorable": dropped_unscorable}
     return {
         **extra,
-        "rows": len(rows),
-        "errors": len(rows) - len(ok),
-        "audio_seconds": round(_total(r["duration_s"] for r in ok), 3),
+        "rows": table.num_rows,
+        "errors": len(errors),
+        "audio_seconds": round(_sum(ok["duration_s"]), 3),
         "wall_seconds": round(wall_seconds, 3),
-        "rows_inferred": sum(1 for r in rows if r["id"] in new_ids),
+        "rows_inferred": int(pc.sum(pc.cast(is_new, pa.int64())).as_py() or 0),
         "audio_seconds_inferred": round(audio_new, 3),
         "rtfx": round(audio_new / wall_seconds, 3) if wall_seconds > 0 else None,
+        "accelerator_busy": accelerator_busy(table.filter(is_new)),
         "wer": errors_words / words if words else None,
         "wer_errors": errors_words,
         "wer_words": words,
@@ -51,6 +86,7 @@ def _reason(error: str) -> str:
 
 def format_summary(summary: dict, output: str) -> str:
     hours = summary["audio_seconds"] / 3600
+    busy = summary.get("accelerator_busy")
     lines = [
         "── transcription summary " + "─" * 40,
         f"output          {output}",
@@ -59,6 +95,8 @@ def format_summary(summary: dict, output: str) -> str:
         f"errors: {summary['errors']})",
         f"audio           {summary['audio_seconds']:.1f} s ({hours:.2f} h)",
         f"wall time       {summary['wall_seconds']:.1f} s   RTFx {summary['rtfx']}",
+        f"accelerator     {'n/a' if busy is None else f'{busy:.1%}'} busy "
+        "(model forward time / inference actors' lifetime)",
     ]
     if summary["wer"] is not None:
         lines.append(f"WER             {100 * summary['wer']:.2f} %  "

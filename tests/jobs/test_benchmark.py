@@ -2,13 +2,19 @@
 
 import json
 
+import numpy as np
+
+from bench.codecs import encode
+from bench.corpus import corpus_waveforms
+from bench.packsize import largest_fitting, pack_of
 from jobs.benchmark import main
 from model import NarConfig, load_model, random_model
 from bench.corpus import corpus_durations, native_config_dict, size_config, write_checkpoint
 from bench.cost import packed_waste, padded_waste
 
 KEYS = ["packed_rtfx", "padded_rtfx", "packed_vs_padded_speedup", "padding_waste_packed", "padding_waste_padded",
-        "pipeline_overhead", "scaling_time_ratio", "scaling_rss_ratio", "features_rtf_per_core"]
+        "accelerator_busy", "accelerator_busy_spread", "scaling_time_ratio", "scaling_rss_ratio",
+        "features_rtf_per_core"]
 
 
 def test_corpus_is_seeded_and_librispeech_like():
@@ -40,13 +46,62 @@ def test_written_checkpoint_round_trips(tmp_path, features):
 
 def test_benchmark_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["--size", "tiny", "--count", "4", "--scale-factor", "2", "--device", "cpu", "--json", str(out)]) == 0
+    assert main(["--size", "tiny", "--count", "4", "--scale-factor", "2", "--repeats", "2", "--device", "cpu",
+                 "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in KEYS:
         assert isinstance(result[key], float), key
+    assert "pipeline_overhead" not in result
     assert result["corpus"]["count"] == 4 and result["corpus"]["seed"] == 0
     assert result["device"] == "cpu" and result["dtype"] == "float32" and result["size"] == "tiny"
     assert 0 <= result["padding_waste_packed"] < result["padding_waste_padded"] < 1
     assert result["padded_same_ids_fraction"] <= 1.0
+    # the actor gets half the cores, the decoders the rest; the busy fraction of each repeat is kept
+    assert result["actor_cores"] == max(1, result["cores"] // 2)
+    assert len(result["accelerator_busy_runs"]) == 2 and result["accelerator_busy"] == result["accelerator_busy_runs"][0]
+    assert 0 < result["accelerator_busy"] < 1
+    assert result["accelerator_busy_spread"] == max(result["accelerator_busy_runs"]) - min(result["accelerator_busy_runs"])
+    costs = result["decode_cores_per_1000x"]
+    assert sorted(costs) == ["flac", "mp3", "opus"]
+    for codec in ("flac", "mp3"):
+        assert costs[codec]["cores_per_1000x"] > 0 and costs[codec]["audio_seconds"] > 0
     table = capsys.readouterr().out
-    assert "packed / padded speed-up" in table and "pipeline overhead" in table
+    assert "packed / padded speed-up" in table and "accelerator busy, 10x corpus" in table
+    assert "CPU cores per 1000x real time, mp3" in table and "pipeline overhead" not in table
+
+
+def test_benchmark_refuses_bad_flags_in_one_line(capsys):
+    assert main(["--repeats", "0"]) == 2
+    assert main(["--scale-rows", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
+                   "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0"]
+
+
+def test_largest_fitting_pack_search():
+    tried = []
+
+    def fits(budget):
+        tried.append(budget)
+        return budget <= 50_000
+
+    assert largest_fitting(fits, 8000, 1_000_000) == 50_000
+    assert tried == [8000, 16000, 32000, 64000, 48000, 56000, 52000, 50000, 51000, 50500]
+    assert largest_fitting(lambda b: True, 8000, 20_000) == 20_000
+    assert largest_fitting(lambda b: False, 8000, 20_000) is None
+
+
+def test_pack_of_fills_the_budget_from_corpus_clips():
+    feats = [np.zeros((n, 160), np.float32) for n in (100, 250, 40)]
+    pack = pack_of(feats, 1000)
+    assert [f.shape[0] for f in pack] == [100, 250, 40, 100, 250, 40, 100, 120]
+    assert sum(f.shape[0] for f in pack) == 1000
+
+
+def test_codec_files_round_trip_through_the_pipeline_decoder():
+    from pipeline.stages.decode import decode
+
+    wave = corpus_waveforms([1.5], seed=2)[0]
+    for codec in ("flac", "mp3"):
+        got = decode(encode(wave, codec))
+        assert abs(got.size - wave.size) <= 1152 + 529, codec  # mp3: encoder delay and frame padding

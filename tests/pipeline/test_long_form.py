@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import soundfile as sf
+import torch
 
 from model import load_model, log_mel
 from pipeline import TranscribeConfig, run_transcribe
@@ -47,12 +48,16 @@ def test_long_file_segments_equal_the_model_on_each_segment(ray_session, tmp_pat
         assert any(g0 <= cut <= g1 for g0, g1 in gaps), f"cut at {cut / SR:.2f} s is not in a silence"
 
     model = load_model(TINY_MODEL, device="cpu")
-    alone = model.transcribe([log_mel(wave[s:e]) for s, e in segments])
+    alone = model.transcribe([log_mel(wave[s:e]) for s, e in segments], return_logits=True)
     assert row["token_ids"] == [t for r in alone for t in r.token_ids]
     assert row["text"] == " ".join(r.text.strip() for r in alone if r.text.strip())
-    positions = [2 * len(r.token_ids) + 1 for r in alone]
-    joint = np.exp(sum(p * np.log(r.confidence) for p, r in zip(positions, alone)) / sum(positions))
-    assert abs(row["confidence"] - joint) < 1e-5
+    # The joint confidence from the editor's own last-pass logits: every position of every segment.
+    logits = torch.from_numpy(np.concatenate([r.logits for r in alone])).double()
+    joint = float(torch.log_softmax(logits, dim=-1).max(dim=-1).values.mean().exp())
+    # The last pass edits the draft: its positions follow the draft's length, not the output's.
+    assert [r.logits.shape[0] for r in alone] == [2 * len(r.draft_ids) + 1 for r in alone]
+    assert any(len(r.draft_ids) != len(r.token_ids) for r in alone)  # the case the old weighting got wrong
+    assert abs(row["confidence"] - joint) < 1e-6
     assert abs(row["duration_s"] - wave.size / SR) < 1e-9
     # An input within the limit is one segment covering all of it.
     short = rows["short"]
