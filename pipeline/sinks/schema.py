@@ -5,6 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 # Where each segment of the input lies (one entry for inputs that fit in one segment).
+# The span of its file an input is (NeMo offset/duration, Kaldi segments), in seconds of the file;
+# null for a whole file (``end_s`` null alone: to the end of the file).
+SPAN_FIELDS = [pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64())]
 SEGMENTS_FIELD = pa.field("segments", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])))
 
 # The contract: these names and types, in this order, first.
@@ -28,6 +31,7 @@ EXTRA_FIELDS = [
     pa.field("decode_node", pa.string()),
     pa.field("infer_node", pa.string()),
     SEGMENTS_FIELD,
+    *SPAN_FIELDS,
     # Model time the leaderboard way: log-mel features on the CPU, and this row's share of its packs'
     # inference + text decoding (the actors warm up before their first batch). Audio decoding is
     # timed apart (decode_seconds): the leaderboard's RTFx excludes it.
@@ -52,6 +56,7 @@ DECODED_FIELDS = [
     pa.field("num_frames", pa.int32()),
     pa.field("segment_frames", pa.list_(pa.int32())),  # frames of each segment, in order (sum = num_frames)
     SEGMENTS_FIELD,
+    *SPAN_FIELDS,
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
     pa.field("features_seconds", pa.float64()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import ConfigError
 from pipeline.sources.items import ITEM_SCHEMA
@@ -103,3 +104,39 @@ class ItemColumns:
         arrays = [pa.array(self.cols[f.name], f.type) if f.name in self.cols
                   else pa.array([constants[f.name]] * n, f.type) for f in ITEM_SCHEMA]
         return pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
+
+
+def keep_extensions_of_shared_ids(table: pa.Table, folder: str) -> pa.Table:
+    """Derived ids that two different audio files would share keep their extension instead.
+
+    ``x.m4a`` and ``x.mp4`` (or segments of ``long.wav`` and ``long.mp3``) both derive ``x``
+    (``long@0-4``): such ids become the path with its extension (``x.m4a``, ``long.wav@0-4``), so
+    two different inputs never share an id (design.md, "Ids and sources"), while a truly repeated
+    input (same file, same span) keeps its id and is marked ``duplicate id`` later. Ids given by
+    the source (an id column) are left alone: only rows whose id equals the derived one change.
+    Cheap when nothing repeats (one Arrow count); only repeated ids are looked at in Python.
+    """
+    if table.num_rows < 2:
+        return table
+    counts = pc.value_counts(table["id"])
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated) == 0:
+        return table
+    rows = pc.indices_nonzero(pc.is_in(table["id"], value_set=repeated)).to_pylist()
+    ids, uris = table["id"].to_pylist(), table["uri"].to_pylist()
+    starts, ends = table["start_s"].to_pylist(), table["end_s"].to_pylist()
+    files_of: dict[str, set[str]] = {}
+    for i in rows:
+        files_of.setdefault(ids[i], set()).add(uris[i])
+    changed = False
+    for i in rows:
+        suffix = "" if starts[i] is None else span_suffix(starts[i], ends[i])
+        derived = path_id(folder, uris[i]) + suffix
+        if ids[i] == derived and len(files_of[ids[i]]) > 1:
+            whole = folder.replace("\\", "/").rstrip("/") + "/"
+            uri = uris[i].replace("\\", "/")
+            ids[i] = (uri[len(whole):] if len(whole) > 1 and uri.startswith(whole) else uri) + suffix
+            changed = True
+    if not changed:
+        return table
+    return table.set_column(table.schema.get_field_index("id"), "id", pa.array(ids, pa.string()))

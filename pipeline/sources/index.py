@@ -19,6 +19,7 @@ from pipeline.config import ConfigError, SourceColumns
 from pipeline.retry import StorageUnavailable, find_cause, retry_call
 from pipeline.scoring import is_scorable_reference
 from pipeline.sources.formats import is_librispeech_transcript
+from pipeline.sources.conventions import keep_extensions_of_shared_ids
 from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
 from pipeline.sources.items import (
     INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, items_table,
@@ -97,7 +98,9 @@ def _kaldi_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
 def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
     """The ``ITEM_SCHEMA`` tables of one unit, in its own order."""
     if unit.kind == "files":
-        return [items_table([file_item(relative_id(unit.root, uri), uri) for uri in unit.uris])]
+        return [keep_extensions_of_shared_ids(
+            items_table([file_item(relative_id(unit.root, uri), uri) for uri in unit.uris]),
+            unit.root)]
     if unit.kind == "manifest":
         return [_manifest_table(unit.uris[0], settings)]
     if unit.kind in ("parquet", "webdataset"):
@@ -122,10 +125,25 @@ def scorable_mask(references: pa.ChunkedArray | pa.Array, reference_filter: str 
     return pa.array(values, pa.bool_())
 
 
+# A whole-input mistake found inside an index task (a manifest that is not UTF-8, a missing
+# column) comes back as one row with this ``_order`` and the message as its id, instead of an
+# exception: Ray Data would log the task's traceback on the console before the driver could turn
+# it into the one ``error:`` line. ``build_index`` raises it as a ConfigError.
+USER_ERROR_ORDER = -1
+
+
 def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator[pa.Table]:
     """``INDEX_SCHEMA`` blocks of unit ``number``: its items plus ``_order`` and ``_scorable``."""
     produced = 0
-    for table in unit_tables(unit, settings):
+    try:
+        tables = list(unit_tables(unit, settings))
+    except ConfigError as e:
+        message = settings.storage.redact(str(e).strip().splitlines()[0])
+        row = items_table([file_item(message, unit.root or unit.uris[0], error=message)])
+        yield row.append_column(ORDER_COLUMN, pa.array([USER_ERROR_ORDER], pa.int64())).append_column(
+            SCORABLE_COLUMN, pa.array([False]))
+        return
+    for table in tables:
         table = table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
         start = (number << ROW_BITS) + produced
         order = pa.array(range(start, start + table.num_rows), pa.int64())
@@ -192,6 +210,9 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
         raise
     meta = (pa.concat_tables(parts) if parts else
             INDEX_SCHEMA.empty_table().select(["id", ORDER_COLUMN, SCORABLE_COLUMN]))
+    mistakes = meta.filter(pc.equal(meta.column(ORDER_COLUMN), USER_ERROR_ORDER))
+    if mistakes.num_rows:
+        raise ConfigError(mistakes.column("id")[0].as_py())
     kept = meta.filter(meta.column(SCORABLE_COLUMN))
     first = first_seen(kept.column("id"), kept.column(ORDER_COLUMN))
     return Index(dataset=dataset, rows=meta.num_rows,

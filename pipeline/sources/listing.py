@@ -18,6 +18,7 @@ from pipeline.retry import retry_call
 from pipeline.sources.formats import (
     FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
 )
+from pipeline.sources.ids import strip_extension
 from pipeline.storage import Storage, to_uri
 
 # Audio files of a folder are indexed this many to a Ray task.
@@ -99,9 +100,16 @@ def _folder(uri: str) -> str:
 
 
 def _file_units(files, root: str) -> list[IndexUnit]:
-    files = list(files)
-    return [IndexUnit("files", tuple(files[i:i + FILES_PER_UNIT]), root)
-            for i in range(0, len(files), FILES_PER_UNIT)]
+    """Units of about ``FILES_PER_UNIT`` files; files that differ only by extension (``x.m4a``,
+    ``x.mp4``: sorted next to each other) stay in one unit, where their ids are made distinct."""
+    files, units, start = list(files), [], 0
+    while start < len(files):
+        end = min(start + FILES_PER_UNIT, len(files))
+        while end < len(files) and strip_extension(files[end]) == strip_extension(files[end - 1]):
+            end += 1
+        units.append(IndexUnit("files", tuple(files[start:end]), root))
+        start = end
+    return units
 
 
 def _librispeech_units(listing: Listing) -> list[IndexUnit]:

@@ -42,7 +42,8 @@ import pyarrow as pa
 
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.conventions import (ItemColumns, absolute_base, decode_utf8, format_seconds,
-                                          path_id, resolve_audio, span_suffix)
+                                          keep_extensions_of_shared_ids, path_id, resolve_audio,
+                                          span_suffix)
 from pipeline.sources.manifest_arrow import arrow_manifest_table
 from pipeline.storage import parent_uri
 
@@ -303,7 +304,7 @@ def manifest_table(data: bytes, manifest_uri: str, columns: SourceColumns,
         fast = arrow_manifest_table(body, kind, header,
                                     lambda names: _plan(names, manifest_uri, columns, audio_root))
         if fast is not None:
-            return fast
+            return keep_extensions_of_shared_ids(fast, parent_uri(manifest_uri))
     return rowwise_manifest_table(text, manifest_uri, columns, audio_root)
 
 
@@ -311,7 +312,8 @@ def rowwise_manifest_table(text: str, manifest_uri: str, columns: SourceColumns,
                            audio_root: str | None = None) -> pa.Table:
     """:func:`manifest_table` row by row on decoded text: the reader that writes error rows."""
     header, rows = parse_manifest(text, manifest_uri)
-    return _items(header, rows, manifest_uri, columns, audio_root).table()
+    return keep_extensions_of_shared_ids(_items(header, rows, manifest_uri, columns, audio_root).table(),
+                                         parent_uri(manifest_uri))
 
 
 # --- thin wrappers kept for the driver-side listing ----------------------------------------------
