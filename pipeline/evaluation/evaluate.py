@@ -64,9 +64,9 @@ def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: 
 
 def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage,
                  inputs_root: str) -> Plan:
-    """A chunked set: a JSONL manifest of its chunks (id = the chunk's file name, text = the
-    parent's reference) written under ``OUT/_inputs/``; chunks of parents whose reference is not
-    scorable are left out here."""
+    """A chunked set: a JSONL manifest of its chunks (id = the chunk's file name, and no reference:
+    a chunk is only scored as part of its parent, so its row carries no per-chunk WER) written under
+    ``OUT/_inputs/``; chunks of parents whose reference is not scorable are left out here."""
     chunks = chunk_rows(storage, spec)
     references = parent_references(storage, spec)
     keep = {p for p in {c["parent"] for c in chunks}
@@ -77,8 +77,8 @@ def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage
         raise ConfigError(f"dataset {spec.name}: no parent in {spec.parents_uri} has a scorable "
                           f"reference for the chunks in {spec.uri} (check parent_id against the parents' id)")
     manifest = posixpath.join(inputs_root, f"{spec.name}.jsonl")
-    lines = "".join(json.dumps({"id": c["file"], "audio_filepath": c["audio"],
-                                "text": references[c["parent"]]}) + "\n" for c in kept)
+    lines = "".join(json.dumps({"id": c["file"], "audio_filepath": c["audio"]}) + "\n"
+                    for c in kept)
     fs, path = storage.filesystem(manifest)
     fs.makedirs(posixpath.dirname(path), exist_ok=True)
     with fs.open(path, "wb") as f:

@@ -224,11 +224,26 @@ def chunk_rows(storage: Storage, spec: DatasetSpec) -> list[dict]:
     if missing:
         raise ConfigError(f"dataset {spec.name}: chunk table {spec.uri} lacks column(s) {', '.join(missing)} "
                           f"(columns: {', '.join(table.column_names)})")
-    base = spec.audio_root or parent_uri(_first_file(storage, spec.uri) or spec.uri)
+    base = spec.audio_root or default_audio_root(
+        storage, parent_uri(_first_file(storage, spec.uri) or spec.uri),
+        table.column(spec.file_column)[0].as_py() if table.num_rows else None)
     out = []
     for file, parent, index in zip(*(table.column(c).to_pylist() for c in (*cols, spec.chunk_column))):
         out.append({"file": file, "audio": join_uri(base, file), "parent": parent, "index": int(index)})
     return out
+
+
+def default_audio_root(storage: Storage, table_folder: str, first_file: str | None) -> str:
+    """Where a chunk table's ``file_name`` values live without ``audio_root``: the leaderboard's
+    layout keeps them under ``audio/`` beside the table; a table whose names already resolve from
+    its own folder (``audio/x.flac``, or files beside it) is read from there. Decided once, on the
+    first file."""
+    if first_file is None:
+        return table_folder
+    fs, path = storage.filesystem(join_uri(table_folder, first_file))
+    if fs.exists(path):
+        return table_folder
+    return join_uri(table_folder, "audio")
 
 
 def parent_references(storage: Storage, spec: DatasetSpec) -> dict[str, str]:
