@@ -134,6 +134,9 @@ def pseudo_label(args: argparse.Namespace) -> dict:
         else:
             write_bytes_atomically(target, data)
     print(format_summary(summary, out))
+    from pipeline.cluster import results_line
+
+    print(results_line(out))
     return summary
 
 
