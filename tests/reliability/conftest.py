@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL, WeedServer
-from tests.pipeline.conftest import direct  # noqa: F401 - the fixture, shared
 
 # Recognisable fake credentials: the secrets test searches every output for them.
 FAKE_KEY, FAKE_SECRET = "AKIDNLEFAKE7Q2W9", "SECRETxyz123nle456FAKE"
