@@ -32,7 +32,8 @@ def expected() -> dict:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the whole test session."""
+    """One local Ray instance for the whole test session (the pipeline, reliability and jobs tests
+    request it for every test: tests/*/conftest.py)."""
     import ray
 
     if not ray.is_initialized():

@@ -31,3 +31,10 @@ def read_output(path) -> list[dict]:
 
 def read_summary(path) -> dict:
     return json.loads((path / "_summary.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_session(ray_session):
+    """Every test here shares the session's one local Ray (tests/conftest.py): a job that calls
+    ``ray.init()`` itself then finds it, so the session's settings hold for the whole run whatever
+    the order of the tests."""

@@ -112,3 +112,10 @@ def fake_credentials(monkeypatch, private_s3):
 
 
 MODEL = str(TINY_MODEL)
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_session(ray_session):
+    """Every test here shares the session's one local Ray (tests/conftest.py): a job that calls
+    ``ray.init()`` itself then finds it, so the session's settings hold for the whole run whatever
+    the order of the tests."""
