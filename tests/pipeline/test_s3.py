@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pyarrow.parquet as pq
@@ -62,5 +63,9 @@ def test_all_formats_from_s3_to_s3(ray_session, s3_server, tmp_path, references)
 
     with pytest.raises(ConfigError, match="already holds results"):
         run_transcribe(config)
+    hashes = {f: hashlib.sha256(fs.cat_file(f)).hexdigest() for f in data_files}
     resumed = run_transcribe(TranscribeConfig(**{**config.__dict__, "resume": True}))
     assert (resumed["rows"], resumed["rows_inferred"]) == (6, 0)
+    fs = s3_server.fs(fresh=True)
+    after = [p for p in fs.find("results/run1") if p.endswith(".parquet")]
+    assert {f: hashlib.sha256(fs.cat_file(f)).hexdigest() for f in after} == hashes   # untouched
