@@ -1,8 +1,10 @@
 """The whole job on the layouts of issue 9: every audio member, row and file gives exactly one
-output row, with the model's own result where the audio is good (real Ray, tiny checkpoint)."""
+output row, with the reference's result where the audio is a fixture utterance (real Ray, tiny
+checkpoint)."""
 
 from __future__ import annotations
 
+import pytest
 import soundfile as sf
 
 from pipeline import TranscribeConfig, run_transcribe
@@ -55,7 +57,8 @@ def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path):
     second = rows["spk1/utt.002.flac"]
     assert second["error"].startswith("second audio member 'spk1/utt.002.flac' of WebDataset key")
     assert second["text"] is None and second["reference"] == "two"
-    assert rows["sub/vox"]["source"] == str(folder / "sub" / "vox.m4a")   # a row, decoded or not
+    assert rows["sub/vox"]["source"] == str(folder / "sub" / "vox.m4a")
+    assert rows["sub/vox"]["error"] is None and rows["sub/vox"]["duration_s"] == pytest.approx(1.0, abs=0.03)
     assert (summary["rows"], summary["rows_inferred"]) == (7, 7)
     assert "dropped_unscorable" not in summary
 

@@ -67,12 +67,14 @@ def retry_log_lines() -> list[str]:
 
 
 def ray_write_retry_lines() -> list[str]:
-    """Retries of Ray's Parquet writer in this session's workers (``log_ray_io_retries``), e.g.
-    ``ray._common.retry Retrying 1 attempts to write '<file>' to '<bucket/path>' after 1.1 seconds.``"""
+    """Retries of Ray's Parquet writer in this session's workers (``log_ray_io_retries``): each
+    write task creates the output folder, then writes its file, each step retried, e.g.
+    ``ray._common.retry Retrying 1 attempts to create directory bkt/out after 1.1 seconds.`` or
+    ``... attempts to write '<file>' to 'bkt/out' ...``."""
     from tests.conftest import RAY_RETRY_LOGGER
 
     return [line for line in worker_log_lines(f"{RAY_RETRY_LOGGER} Retrying")
-            if "attempts to write '" in line]
+            if "attempts to write '" in line or "attempts to create directory " in line]
 
 
 def job_env(**extra: str) -> dict[str, str]:
