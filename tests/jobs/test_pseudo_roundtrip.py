@@ -81,15 +81,16 @@ def run(corpus, tmp_path_factory, ray_session):
             "--kept-format", "hf,nemo,webdataset"]
     assert pseudo_label.main(["--input", str(root / "shard-000.tar"), *args]) == 0
     first = json.loads((out / "_pseudo_label_summary.json").read_text())
-    first["file_hashes"] = scored_file_hashes(out)
+    first["file_hashes"] = transcript_file_hashes(out)
     assert pseudo_label.main(["--input", str(root), "--resume", *args]) == 0
     return out, first
 
 
-def scored_file_hashes(out) -> dict[str, tuple[int, str]]:
-    """Scored data file → (mtime ns, SHA-256 of its bytes)."""
+def transcript_file_hashes(out) -> dict[str, tuple[int, str]]:
+    """Transcript data file (``OUT/transcripts``; the kept set and ``scored`` are rebuilt by every
+    run) → (mtime ns, SHA-256 of its bytes)."""
     return {str(f): (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
-            for f in sorted((out / "scored").rglob("*.parquet"))}
+            for f in sorted((out / "transcripts").rglob("*.parquet"))}
 
 
 def test_first_run_keeps_what_its_shard_supports(run):
@@ -107,9 +108,9 @@ def test_resumed_run_decides_every_row_once(run, corpus):
         {"empty_text": 1, "no_reference": 3, "high_wer": 1}
     scored = pq.read_table(out / "scored").to_pylist()
     assert sorted(r["id"] for r in scored) == sorted(expected)          # no duplicates
-    # The first run's rows were not recomputed: its files are there as they were written.
-    before = first["file_hashes"]
-    assert before and {f: scored_file_hashes(out)[f] for f in before} == before
+    # The first run's transcripts were not recomputed: its files are there as they were written.
+    before, after = first["file_hashes"], transcript_file_hashes(out)
+    assert before and {f: after[f] for f in before} == before and len(after) > len(before)
     assert {r["id"]: (r["keep"], r["reject_reason"]) for r in scored} == expected
     kept_seconds = sum(r["duration_s"] for r in scored if r["keep"])
     assert summary["kept_seconds"] == pytest.approx(kept_seconds, abs=1e-3)
