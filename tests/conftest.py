@@ -32,14 +32,33 @@ def expected() -> dict:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance for the whole test session."""
+    """One local Ray instance for the whole test session (the pipeline, reliability and jobs tests
+    request it for every test: tests/*/conftest.py)."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
-                 log_to_driver=False)
+                 log_to_driver=False,
+                 runtime_env={"worker_process_setup_hook": "tests.conftest.log_ray_io_retries"})
     yield ray
     ray.shutdown()
+
+
+RAY_RETRY_LOGGER = "ray._common.retry"
+
+
+def log_ray_io_retries() -> None:
+    """Ray worker setup hook: Ray's own I/O retries (``call_with_retry``, used by its Parquet writer;
+    logged at DEBUG) go to the worker's stderr log, ``RAY_RETRY_LOGGER Retrying ...``, so that a
+    test can prove the writer retried during a storage outage."""
+    import logging
+    import sys
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    logger = logging.getLogger(RAY_RETRY_LOGGER)
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
 
 
 def free_port(low: int = 20000, high: int = 45000) -> int:

@@ -40,16 +40,27 @@ def reference_confidence(utterance: str, steps: int = 1) -> float:
     return float(np.exp(log_max.mean()))
 
 
-def assert_rows_match_reference(rows: list[dict], steps: int = 1, ids: list[str] | None = None) -> None:
-    """Every row (keyed by ``id`` = the fixture utterance name) equals the reference's result."""
+def assert_row_matches_reference(row: dict, utterance: str, steps: int = 1) -> None:
+    """One output row equals the reference's result for the fixture ``utterance`` (its id may
+    differ: a copy, a shard row, a path-derived id)."""
+    ref = reference_outputs()[utterance]
+    where = (row["id"], utterance)
+    assert row["error"] is None, (where, row["error"])
+    assert row["token_ids"] == ref[f"step{steps}_ids"], where
+    assert row["text"] == ref[f"step{steps}_text"], where
+    assert row["draft_text"] == ref["draft_text"], where
+    assert abs(row["confidence"] - reference_confidence(utterance, steps)) < CONFIDENCE_TOLERANCE, where
+    assert abs(row["duration_s"] - ref["num_samples"] / 16000) < 1e-9, where
+
+
+def assert_rows_match_reference(rows, steps: int = 1, ids: list[str] | None = None,
+                                origin=None) -> None:
+    """Every row equals the reference's result; the rows' ids are exactly ``ids`` (default: every
+    fixture utterance). ``origin(row_id)`` (a dict or a function) names a row's fixture utterance
+    when the id is not that name."""
     expected = reference_outputs()
     by_id = {r["id"]: r for r in rows}
     assert sorted(by_id) == sorted(ids if ids is not None else expected), sorted(by_id)
+    name_of = origin.__getitem__ if isinstance(origin, dict) else origin or (lambda uid: uid)
     for uid, row in by_id.items():
-        ref = expected[uid]
-        assert row["error"] is None, (uid, row["error"])
-        assert row["token_ids"] == ref[f"step{steps}_ids"], uid
-        assert row["text"] == ref[f"step{steps}_text"], uid
-        assert row["draft_text"] == ref["draft_text"], uid
-        assert abs(row["confidence"] - reference_confidence(uid, steps)) < CONFIDENCE_TOLERANCE, uid
-        assert abs(row["duration_s"] - ref["num_samples"] / 16000) < 1e-9, uid
+        assert_row_matches_reference(row, name_of(uid), steps)

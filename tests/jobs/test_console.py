@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 import warnings
 
+import pyarrow as pa
+
 from pipeline.cluster import _NativeStderrFilter, _ProgressOnly, _QuietFilter, configure_ray_data
 from pipeline.config import TranscribeConfig, resolve_resources
 from pipeline.model_ref import resolve_model
 from pipeline.run import build_dataset
-from pipeline.sources.listing import build_index
+from pipeline.sources.index import IndexSettings, build_index
+from pipeline.sources.listing import list_inputs, plan_units
 from pipeline.storage import Storage
 from tests.conftest import TINY_AUDIO, TINY_MODEL
 
@@ -29,10 +32,13 @@ def test_building_the_job_uses_no_deprecated_api(ray_session, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         configure_ray_data()
-        items, _ = build_index(config.inputs, config.format, storage, config.columns)
+        listings = list_inputs(config.inputs, config.format, storage)
+        index = build_index(plan_units(listings), IndexSettings(storage=storage,
+                                                                columns=config.columns))
         resources = resolve_resources(config, ray_session.cluster_resources())
-        dataset = build_dataset(items, config, resolve_model(str(TINY_MODEL)), storage, resources)
-    assert len(items) == 6 and dataset is not None
+        dataset = build_dataset(index, pa.array([], pa.string()), config,
+                                resolve_model(str(TINY_MODEL)), storage, resources)
+    assert index.rows == 6 and dataset is not None
     found = [f"{w.category.__name__}: {w.message}" for w in caught
              if issubclass(w.category, (DeprecationWarning, FutureWarning))]
     assert found == []

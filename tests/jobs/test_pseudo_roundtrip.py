@@ -4,6 +4,7 @@ transcripts, a resumed run, and the kept set read back: NeMo manifest files open
 the HF Parquet and the WebDataset shards given back to jobs.transcribe give the same ids and
 token ids."""
 
+import hashlib
 import io
 import json
 import tarfile
@@ -48,7 +49,7 @@ def model_text(model, audio: bytes) -> str:
 def corpus(tmp_path_factory):
     """Two shards; the expected (keep, reject_reason) of every id under --max-wer 0.3."""
     root = tmp_path_factory.mktemp("wds")
-    model = load_model(str(TINY), device="cpu")
+    model = load_model(str(TINY), device="cpu", dtype="float32")
     a02 = (AUDIO / "a02.flac").read_bytes()
     a06_ogg = encoded("a06_long", "OGG", "VORBIS")
     words = model_text(model, a06_ogg).split()
@@ -80,8 +81,16 @@ def run(corpus, tmp_path_factory, ray_session):
             "--kept-format", "hf,nemo,webdataset"]
     assert pseudo_label.main(["--input", str(root / "shard-000.tar"), *args]) == 0
     first = json.loads((out / "_pseudo_label_summary.json").read_text())
+    first["file_hashes"] = transcript_file_hashes(out)
     assert pseudo_label.main(["--input", str(root), "--resume", *args]) == 0
     return out, first
+
+
+def transcript_file_hashes(out) -> dict[str, tuple[int, str]]:
+    """Transcript data file (``OUT/transcripts``; the kept set and ``scored`` are rebuilt by every
+    run) → (mtime ns, SHA-256 of its bytes)."""
+    return {str(f): (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
+            for f in sorted((out / "transcripts").rglob("*.parquet"))}
 
 
 def test_first_run_keeps_what_its_shard_supports(run):
@@ -91,7 +100,7 @@ def test_first_run_keeps_what_its_shard_supports(run):
 
 
 def test_resumed_run_decides_every_row_once(run, corpus):
-    out, _ = run
+    out, first = run
     _, expected = corpus
     summary = json.loads((out / "_pseudo_label_summary.json").read_text())
     assert summary["rows_inferred"] == 4 and summary["rows"] == 7 and summary["kept"] == 2
@@ -99,6 +108,9 @@ def test_resumed_run_decides_every_row_once(run, corpus):
         {"empty_text": 1, "no_reference": 3, "high_wer": 1}
     scored = pq.read_table(out / "scored").to_pylist()
     assert sorted(r["id"] for r in scored) == sorted(expected)          # no duplicates
+    # The first run's transcripts were not recomputed: its files are there as they were written.
+    before, after = first["file_hashes"], transcript_file_hashes(out)
+    assert before and {f: after[f] for f in before} == before and len(after) > len(before)
     assert {r["id"]: (r["keep"], r["reject_reason"]) for r in scored} == expected
     kept_seconds = sum(r["duration_s"] for r in scored if r["keep"])
     assert summary["kept_seconds"] == pytest.approx(kept_seconds, abs=1e-3)

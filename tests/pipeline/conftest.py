@@ -1,4 +1,8 @@
-"""Fixtures for the pipeline tests: direct model results and a way to run the job in-process."""
+"""Fixtures for the pipeline tests: the fixture manifest's references and readers of written output.
+
+Results are checked against the reference's own outputs (tests/oracle.py), never against a run of
+our model, except on re-encoded audio where no fixture value exists.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,8 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-import soundfile as sf
 
-from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.conftest import TINY_MODEL
 
 MANIFEST = TINY_MODEL / "manifest.jsonl"
 
@@ -17,20 +20,6 @@ MANIFEST = TINY_MODEL / "manifest.jsonl"
 def references() -> dict[str, str]:
     rows = [json.loads(line) for line in MANIFEST.read_text().splitlines() if line.strip()]
     return {row["id"]: row["text"] for row in rows}
-
-
-@pytest.fixture(scope="session")
-def direct() -> dict[str, tuple[list[int], str]]:
-    """id → (token_ids, text) from calling the model directly, one utterance at a time."""
-    from model import load_model, log_mel
-
-    model = load_model(str(TINY_MODEL))
-    out = {}
-    for path in sorted(TINY_AUDIO.glob("*.flac")):
-        waveform, _ = sf.read(path, dtype="float32")
-        [result] = model.transcribe([log_mel(waveform)])
-        out[path.stem] = (list(result.token_ids), result.text)
-    return out
 
 
 def read_output(path) -> list[dict]:
@@ -42,3 +31,10 @@ def read_output(path) -> list[dict]:
 
 def read_summary(path) -> dict:
     return json.loads((path / "_summary.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_session(ray_session):
+    """Every test here shares the session's one local Ray (tests/conftest.py): a job that calls
+    ``ray.init()`` itself then finds it, so the session's settings hold for the whole run whatever
+    the order of the tests."""

@@ -73,15 +73,17 @@ def test_codec_files_through_the_job(ray_session, tmp_path):
                                     model=str(TINY_MODEL), actors=(1, 1)))
     rows = {r["id"]: r for r in read_output(out)}
     assert sorted(rows) == ["clip", "song", "vox"]
-    model = load_model(str(TINY_MODEL))
+    model = load_model(str(TINY_MODEL), device="cpu", dtype="float32")  # no fixture value: fp32
     for name, seconds in truth.items():
         row = rows[name]
         assert row["error"] is None and row["reference"] == name
         assert abs(row["duration_s"] - seconds) <= 0.02 * seconds
         waveform = decode((tmp_path / "in" / row["source"].rsplit("/", 1)[-1]).read_bytes())
         assert row["duration_s"] == waveform.size / SAMPLE_RATE
-        [direct] = model.transcribe([log_mel(waveform)])
-        assert row["token_ids"] == list(direct.token_ids)
+        [own] = model.transcribe([log_mel(waveform)])
+        assert (row["token_ids"], row["text"], row["draft_text"]) == \
+            (list(own.token_ids), own.text, own.draft_text)
+        assert abs(row["confidence"] - own.confidence) < 1e-6
         assert row["decode_seconds"] > 0 and row["features_seconds"] > 0
     summary = read_summary(out)
     assert (summary["rows"], summary["errors"]) == (3, 0)

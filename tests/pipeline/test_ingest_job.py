@@ -1,12 +1,15 @@
 """The whole job on the layouts of issue 9: every audio member, row and file gives exactly one
-output row, with the model's own result where the audio is good (real Ray, tiny checkpoint)."""
+output row, with the reference's result where the audio is a fixture utterance (real Ray, tiny
+checkpoint)."""
 
 from __future__ import annotations
 
+import pytest
 import soundfile as sf
 
 from pipeline import TranscribeConfig, run_transcribe
 from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.oracle import assert_row_matches_reference
 from tests.pipeline.conftest import read_output, read_summary
 from tests.pipeline.corpus import (
     noise, write_hf_parquet, write_m4a, write_manifest_jsonl, write_sph, write_tar_members,
@@ -23,7 +26,7 @@ def run(inputs, output, **kwargs) -> dict:
     return run_transcribe(config)
 
 
-def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path, direct):
+def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path):
     folder = tmp_path / "folder"
     (folder / "sub").mkdir(parents=True)
     samples, _ = sf.read(TINY_AUDIO / "a04.flac", dtype="int16")
@@ -48,14 +51,14 @@ def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path, dir
     for uid, name in (("timit", "a04"), ("spk1/utt", "a01_short"),
                       ("podcast/Track 2", "a03_twoblocks"), ("test-0/0", "a06_long"),
                       ("test-0/1", "a05")):
-        assert rows[uid]["error"] is None, rows[uid]
-        assert (rows[uid]["token_ids"], rows[uid]["text"]) == direct[name], uid
+        assert_row_matches_reference(rows[uid], name)
     assert [rows[k]["reference"] for k in ("spk1/utt", "podcast/Track 2", "test-0/1")] == \
         ["one", "live", "five"]
     second = rows["spk1/utt.002.flac"]
     assert second["error"].startswith("second audio member 'spk1/utt.002.flac' of WebDataset key")
     assert second["text"] is None and second["reference"] == "two"
-    assert rows["sub/vox"]["source"] == str(folder / "sub" / "vox.m4a")   # a row, decoded or not
+    assert rows["sub/vox"]["source"] == str(folder / "sub" / "vox.m4a")
+    assert rows["sub/vox"]["error"] is None and rows["sub/vox"]["duration_s"] == pytest.approx(1.0, abs=0.03)
     assert (summary["rows"], summary["rows_inferred"]) == (7, 7)
     assert "dropped_unscorable" not in summary
 

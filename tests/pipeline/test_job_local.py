@@ -12,6 +12,7 @@ import pytest
 from pipeline import ConfigError, SourceColumns, TranscribeConfig, run_transcribe
 from pipeline.scoring import make_normalizer, word_errors
 from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL
+from tests.oracle import assert_rows_match_reference
 from tests.pipeline.conftest import MANIFEST, read_output, read_summary
 from tests.pipeline.corpus import audio_files, write_parquet_shard, write_tar_shard
 
@@ -24,21 +25,12 @@ def run(inputs, output, **kwargs) -> dict:
     return run_transcribe(config)
 
 
-def assert_matches_model(rows, direct, expected, id_of=lambda row: row["id"]):
-    for row in rows:
-        uid = id_of(row)
-        assert row["error"] is None, row
-        assert row["token_ids"] == direct[uid][0] == expected[uid]["step1_ids"], uid
-        assert row["text"] == direct[uid][1] == expected[uid]["step1_text"], uid
-        assert 0.0 < row["confidence"] <= 1.0
-
-
-def test_audio_folder_gives_the_models_own_results(ray_session, tmp_path, direct, expected):
+def test_audio_folder_gives_the_models_own_results(ray_session, tmp_path):
     out = tmp_path / "out"
     summary = run([TINY_AUDIO], out)
     rows = read_output(out)
     assert [r["id"] for r in rows] == ALL_IDS
-    assert_matches_model(rows, direct, expected)
+    assert_rows_match_reference(rows)
     assert {r["source"] for r in rows} == {str(TINY_AUDIO / f"{i}.flac") for i in ALL_IDS}
     assert {r["model"] for r in rows} == {str(TINY_MODEL)}
     assert all(r["reference"] is None and r["wer_words"] is None for r in rows)
@@ -52,13 +44,13 @@ def test_audio_folder_gives_the_models_own_results(ray_session, tmp_path, direct
         run([TINY_AUDIO], out)
 
 
-def test_manifest_rows_carry_references_and_word_errors(ray_session, tmp_path, direct, expected,
+def test_manifest_rows_carry_references_and_word_errors(ray_session, tmp_path,
                                                         references):
     out = tmp_path / "out"
     summary = run([MANIFEST], out, normalizer="basic")
     rows = read_output(out)
     assert [r["id"] for r in rows] == ALL_IDS
-    assert_matches_model(rows, direct, expected)
+    assert_rows_match_reference(rows)
     basic = make_normalizer("basic")
     for row in rows:
         assert row["reference"] == references[row["id"]]
@@ -68,7 +60,7 @@ def test_manifest_rows_carry_references_and_word_errors(ray_session, tmp_path, d
     assert summary["wer"] == pytest.approx(sum(r["wer_errors"] for r in rows) / words)
 
 
-def test_parquet_shards_with_and_without_id_column(ray_session, tmp_path, direct, expected,
+def test_parquet_shards_with_and_without_id_column(ray_session, tmp_path,
                                                    references):
     files = audio_files(TINY_AUDIO)
     shards = tmp_path / "shards"
@@ -82,13 +74,13 @@ def test_parquet_shards_with_and_without_id_column(ray_session, tmp_path, direct
     assert sorted(rows) == sorted(list(first) + ["train-00001/0", "train-00001/1",
                                                  "train-00001/2"])
     by_name = {**{k: k for k in first}, **{f"train-00001/{i}": k for i, k in enumerate(second)}}
-    assert_matches_model(rows.values(), direct, expected, id_of=lambda r: by_name[r["id"]])
+    assert_rows_match_reference(rows.values(), ids=list(by_name), origin=by_name)
     assert rows["train-00001/1"]["source"] == f"{shards}/train-00001.parquet#1"
     assert rows["a02"]["reference"] == references["a02"]
     assert rows["train-00001/2"]["audio"] == files["a06_long"].read_bytes()
 
 
-def test_webdataset_shards_with_txt_and_json_texts(ray_session, tmp_path, direct, expected,
+def test_webdataset_shards_with_txt_and_json_texts(ray_session, tmp_path,
                                                    references):
     files = audio_files(TINY_AUDIO)
     shards = tmp_path / "wds"
@@ -101,12 +93,12 @@ def test_webdataset_shards_with_txt_and_json_texts(ray_session, tmp_path, direct
     run([shards], out)
     rows = read_output(out)
     assert [r["id"] for r in rows] == ALL_IDS
-    assert_matches_model(rows, direct, expected)
+    assert_rows_match_reference(rows)
     assert all(r["reference"] == references[r["id"]] for r in rows)
     assert rows[5]["source"] == f"{shards}/shard-001.tar#a06_long"
 
 
-def test_custom_manifest_columns(ray_session, tmp_path, direct, expected):
+def test_custom_manifest_columns(ray_session, tmp_path):
     manifest = tmp_path / "list.csv"
     manifest.write_text("wav,sentence\n" + "".join(
         f"{TINY_AUDIO / name}.flac,words {name}\n" for name in ALL_IDS[:2]))
@@ -116,7 +108,8 @@ def test_custom_manifest_columns(ray_session, tmp_path, direct, expected):
     # the audio lies outside the manifest's folder: the id is its whole path without extension
     assert [r["id"] for r in rows] == [str(TINY_AUDIO / name) for name in ALL_IDS[:2]]
     assert [r["reference"] for r in rows] == ["words a01_short", "words a02"]
-    assert_matches_model(rows, direct, expected, id_of=lambda r: r["id"].rsplit("/", 1)[-1])
+    assert_rows_match_reference(rows, ids=[r["id"] for r in rows],
+                                origin=lambda uid: uid.rsplit("/", 1)[-1])
 
 
 def test_cli_stops_before_ray_when_the_model_is_unavailable(tmp_path):

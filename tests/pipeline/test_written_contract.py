@@ -32,7 +32,7 @@ def check_file_schema(schema: pa.Schema, with_audio: bool) -> None:
     assert schema.field("segments").type == SEGMENTS
     assert ("audio" in schema.names) == with_audio
     if with_audio:
-        assert schema.field("audio").type in (pa.binary(), pa.large_binary())
+        assert schema.field("audio").type == pa.binary()
 
 
 def check_rows(rows: list[dict], model: str) -> None:

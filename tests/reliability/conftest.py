@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL, WeedServer
-from tests.pipeline.conftest import direct  # noqa: F401 - the fixture, shared
 
 # Recognisable fake credentials: the secrets test searches every output for them.
 FAKE_KEY, FAKE_SECRET = "AKIDNLEFAKE7Q2W9", "SECRETxyz123nle456FAKE"
@@ -49,16 +48,33 @@ def rows_by_id(output) -> dict[str, dict]:
     return {r["id"]: r for r in rows}
 
 
-def retry_log_lines() -> list[str]:
-    """Lines our bounded retries logged in this test session's Ray workers (their log files)."""
+def worker_log_lines(needle: str) -> list[str]:
+    """Lines holding ``needle`` in this test session's Ray worker logs."""
     import pathlib
 
     import ray
-    from pipeline.retry import RETRY_LOG_PREFIX
 
     logs = pathlib.Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
     return [line for f in sorted(logs.glob("worker-*")) if f.suffix in (".out", ".err")
-            for line in f.read_text(errors="replace").splitlines() if RETRY_LOG_PREFIX in line]
+            for line in f.read_text(errors="replace").splitlines() if needle in line]
+
+
+def retry_log_lines() -> list[str]:
+    """Lines our bounded retries (pipeline/retry.py) logged in this session's Ray workers."""
+    from pipeline.retry import RETRY_LOG_PREFIX
+
+    return worker_log_lines(RETRY_LOG_PREFIX)
+
+
+def ray_write_retry_lines() -> list[str]:
+    """Retries of Ray's Parquet writer in this session's workers (``log_ray_io_retries``): each
+    write task creates the output folder, then writes its file, each step retried, e.g.
+    ``ray._common.retry Retrying 1 attempts to create directory bkt/out after 1.1 seconds.`` or
+    ``... attempts to write '<file>' to 'bkt/out' ...``."""
+    from tests.conftest import RAY_RETRY_LOGGER
+
+    return [line for line in worker_log_lines(f"{RAY_RETRY_LOGGER} Retrying")
+            if "attempts to write '" in line or "attempts to create directory " in line]
 
 
 def job_env(**extra: str) -> dict[str, str]:
@@ -113,3 +129,10 @@ def fake_credentials(monkeypatch, private_s3):
 
 
 MODEL = str(TINY_MODEL)
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_session(ray_session):
+    """Every test here shares the session's one local Ray (tests/conftest.py): a job that calls
+    ``ray.init()`` itself then finds it, so the session's settings hold for the whole run whatever
+    the order of the tests."""

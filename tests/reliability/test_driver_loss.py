@@ -3,6 +3,7 @@ the job with no duplicate ids and without recomputing a row that was already wri
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,11 @@ def rows_written(output) -> int:
     for f in visible_files(output):
         total += pq.read_metadata(f).num_rows     # every visible file is complete (atomic writes)
     return total
+
+
+def file_stamps(files) -> dict:
+    """File → (mtime ns, SHA-256 of its bytes)."""
+    return {f: (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest()) for f in files}
 
 
 def kill_when_written(proc: subprocess.Popen, output, low: int, timeout_s: float = 240) -> None:
@@ -87,13 +93,13 @@ def test_driver_killed_half_way_resume_completes_without_recomputing(tmp_path, r
     assert 0 < present < total, f"kill came at {present}/{total} rows"
     assert not (out / "_summary.json").exists()
     before = set(id_counts(out))
-    files_before = {f: f.stat().st_mtime_ns for f in visible_files(out)}
+    files_before = file_stamps(visible_files(out))
 
     resumed = run_cli([*args, "--resume"], RAY_TMPDIR=ray_tmpdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     counts = id_counts(out)
     assert sorted(counts) == sorted(origin) and set(counts.values()) == {1}
-    assert {f: f.stat().st_mtime_ns for f in files_before} == files_before   # kept as they were
+    assert file_stamps(files_before) == files_before         # kept as they were, byte for byte
     assert not [p for p in out.rglob(".tmp-*")]                              # no leftovers
     import json
 

@@ -4,15 +4,22 @@ message, and ``--resume`` then finishes it with every id exactly once."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 
 from jobs._common import message_of, user_error
 from pipeline import TranscribeConfig, run_transcribe
+from pipeline.faults import FAULT_SLOW_BATCH_S
 from pipeline.retry import StorageUnavailable
-from tests.reliability.conftest import MODEL, copy_corpus, id_counts, retry_log_lines, rows_by_id
+from tests.reliability.conftest import (
+    MODEL, copy_corpus, id_counts, ray_write_retry_lines, retry_log_lines, rows_by_id,
+    visible_files,
+)
 
 COPIES = 2       # 12 rows
 
@@ -102,45 +109,118 @@ def test_reads_ride_out_a_short_outage(ray_session, s3_env, tmp_path):
     assert (summary["rows"], summary["errors"]) == (len(origin), 0)
 
 
-def test_writes_ride_out_a_short_outage(ray_session, s3_env, tmp_path):
-    origin = copy_corpus(tmp_path / "in", COPIES)
+class OutageAfterFirstFile:
+    """An echo hook for a job writing to the server: once inference starts, a thread polls the
+    output prefix; when the first data file is there it records the files' hashes and stops the
+    server while the job still has files to write; it starts it again once Ray's Parquet writer
+    has logged a retry (at most 120 s), so the write path is certain to have met the outage."""
+
+    def __init__(self, weed, prefix: str):
+        self.weed, self.prefix = weed, prefix
+        self.retries_before = len(ray_write_retry_lines())
+        self.thread: threading.Thread | None = None
+        self.first_files: dict[str, str] = {}
+        self.stopped_at: float | None = None
+
+    def __call__(self, message: str) -> None:
+        print(message)
+        if message.startswith("inference:") and self.thread is None:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 300
+        while not self.first_files and time.monotonic() < deadline:
+            self.first_files = s3_file_hashes(self.weed, self.prefix)
+            time.sleep(0.1)
+        self.weed.stop()
+        self.stopped_at = time.monotonic()
+        deadline = time.monotonic() + 120
+        while len(ray_write_retry_lines()) <= self.retries_before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.weed.start(wait_s=0)
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join(420)
+        self.weed.wait_ready()
+
+
+def s3_file_hashes(weed, prefix: str) -> dict[str, str]:
+    """Data file → SHA-256 of its bytes under ``prefix`` ({} while the server is down)."""
+    try:
+        fs = weed.server.fs(fresh=True)
+        return {p: hashlib.sha256(fs.cat_file(p)).hexdigest() for p in fs.find(prefix)
+                if p.endswith(".parquet")}
+    except Exception:  # noqa: BLE001 - not there yet, or the server is restarting
+        return {}
+
+
+def test_writes_ride_out_a_short_outage(ray_session, s3_env, tmp_path, monkeypatch):
+    origin = copy_corpus(tmp_path / "in", 24)          # 144 rows: three output files of 64 rows
+    monkeypatch.setenv(FAULT_SLOW_BATCH_S, "2")      # the files are written seconds apart
     fs = s3_env.server.fs(fresh=True)
     if not fs.exists("outage-writes"):
         fs.mkdir("outage-writes")
-    outage = Outage(s3_env, after_s=1.0, down_s=8.0)   # down while the rows are computed
+    outage = OutageAfterFirstFile(s3_env, "outage-writes/out")
     try:
         summary = run_transcribe(config(str(tmp_path / "in"), "s3://outage-writes/out"),
                                  echo=outage)
     finally:
         outage.join()
-    assert outage.stopped_at is not None
+    assert outage.stopped_at is not None and outage.first_files
+    # Ray's writer met the outage: a write to the output failed and was retried.
+    new = ray_write_retry_lines()[outage.retries_before:]
+    assert new and all("outage-writes/out" in line for line in new), new
+    after = s3_file_hashes(s3_env, "outage-writes/out")
+    assert {p: after[p] for p in outage.first_files} == outage.first_files   # kept as written
+    assert len(after) > len(outage.first_files)       # the rest was written after the outage
     fs = s3_env.server.fs(fresh=True)
-    files = [p for p in fs.find("outage-writes/out") if p.endswith(".parquet")]
-    import pyarrow.parquet as pq
-    from collections import Counter
-
-    ids = Counter(i for p in files for i in pq.read_table(fs.open(p, "rb")).column("id").to_pylist())
+    ids = Counter(i for p in after for i in pq.read_table(fs.open(p, "rb")).column("id").to_pylist())
     assert_complete(ids, origin)
     assert fs.exists("outage-writes/out/_summary.json")
     assert (summary["rows"], summary["errors"]) == (len(origin), 0), summary["error_reasons"]
 
 
+def local_file_stamps(output) -> dict:
+    """Data file → (mtime ns, SHA-256 of its bytes) under a local output."""
+    return {f: (f.stat().st_mtime_ns, hashlib.sha256(f.read_bytes()).hexdigest())
+            for f in visible_files(output)}
+
+
 def test_outage_beyond_budget_fails_clearly_then_resume_finishes(ray_session, s3_env, tmp_path,
                                                                  monkeypatch):
+    """Results of an earlier run are in the output when the outage starts (the corpus grew since);
+    the failed run and the resume that completes it leave them as they were."""
     origin = copy_corpus(tmp_path / "in", COPIES)
-    inputs = upload(s3_env, tmp_path / "in", "outage-long")
-    out = str(tmp_path / "out")
+    fs = s3_env.server.fs(fresh=True)
+    if not fs.exists("outage-long"):
+        fs.mkdir("outage-long")
+    first_half = sorted(uid for uid in origin if uid.startswith("c000_"))
+    for uid in first_half:
+        fs.put_file(str(tmp_path / "in" / f"{uid}.flac"), f"outage-long/in/{uid}.flac")
+    inputs, out = "s3://outage-long/in", tmp_path / "out"
+    first = run_transcribe(config(inputs, str(out)))
+    assert (first["rows"], first["errors"]) == (len(first_half), 0)
+    earlier = local_file_stamps(out)
+    assert earlier and sorted(id_counts(out)) == first_half
+    upload(s3_env, tmp_path / "in", "outage-long")               # the rest of the corpus arrives
+
     monkeypatch.setenv("NLE_IO_RETRY_SECONDS", "1")
     outage = Outage(s3_env, after_s=0.0, down_s=None)          # stays down
     with pytest.raises(Exception) as failure:
-        run_transcribe(config(inputs, out), echo=outage)
+        run_transcribe(config(inputs, str(out), resume=True), echo=outage)
     known = user_error(failure.value)
     assert isinstance(known, StorageUnavailable), failure.value
     message = message_of(known)
-    assert "storage unreachable" in message and "--resume" in message and "\n" not in message
+    assert message.startswith("storage unreachable while reading s3://outage-long/in/c001_")
+    assert "--resume" in message and "\n" not in message
     assert "gave up after 1 s of retries" in message
-    assert not (tmp_path / "out" / "_summary.json").exists()   # a failed run claims nothing
+    assert not (out / "_summary.json").exists()   # a failed run claims nothing
+    assert local_file_stamps(out) == earlier       # and left the earlier results alone
     s3_env.start()
-    resumed = run_transcribe(config(inputs, out, resume=True))
-    assert_complete(id_counts(tmp_path / "out"), origin)
-    assert resumed["rows"] == len(origin) and resumed["errors"] == 0
+    resumed = run_transcribe(config(inputs, str(out), resume=True))
+    assert_complete(id_counts(out), origin)
+    assert (resumed["rows"], resumed["errors"], resumed["rows_inferred"]) == \
+        (len(origin), 0, len(origin) - len(first_half))
+    assert {f: local_file_stamps(out)[f] for f in earlier} == earlier   # not recomputed

@@ -83,20 +83,44 @@ def mistakes(tmp_path) -> dict[str, tuple[list[str], tuple[str, ...]]]:
     }
 
 
-def test_each_mistake_is_one_line_with_the_fix(tmp_path):
+MISTAKES = ["missing input", "empty input", "unwritable output", "unknown format flag",
+            "unknown format files", "model not a checkpoint", "model is a file",
+            "unknown model_type", "mistyped model folder", "abbreviated flag", "pickle-only weights"]
+
+
+@pytest.mark.parametrize("name", MISTAKES)
+def test_each_mistake_is_one_line_with_the_fix(name, tmp_path, capsys):
+    """In process, through ``main(argv)`` as ``python -m jobs.transcribe`` calls it."""
+    from jobs.transcribe import main
+
     cases = mistakes(tmp_path)
-    procs = {name: subprocess.Popen([*JOB, *args], cwd=REPO, env=job_env(), text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for name, (args, _) in cases.items()}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=180)
-        result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-        try:
-            assert_one_line_error(result, *cases[name][1])
-        except AssertionError as e:
-            raise AssertionError(f"{name}: {e}") from None
+    assert sorted(cases) == sorted(MISTAKES)
+    args, needles = cases[name]
+    capsys.readouterr()
+    try:
+        code = main(args)
+    except SystemExit as e:          # argparse's own exit, as the command line sees it
+        code = e.code
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess(args, code, captured.out, captured.err),
+                          *needles)
+    assert code == 2, (name, code)
+    # (Ray Data's progress lines may share stderr here: the session's Ray was not started by the
+    # job, so the job's quiet console settings do not apply; the subprocess case checks them.)
     assert not (tmp_path / "PWNED").exists()     # the pickle was refused, never opened
     assert not (tmp_path / "out").exists()   # no run left an empty output folder behind
+
+
+def test_a_mistake_from_the_command_line_is_one_line(tmp_path):
+    """The same path as a user's shell takes it: a separate process, exit status 2."""
+    args, needles = mistakes(tmp_path)["missing input"]
+    result = subprocess.run([*JOB, *args], cwd=REPO, env=job_env(), text=True,
+                            capture_output=True, timeout=180)
+    assert_one_line_error(result, *needles)
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        f"error: --input '{tmp_path / 'nope'}' does not exist (or is not readable); check the "
+        "path (for s3:// also --s3-endpoint and the AWS credentials)"]
 
 
 def test_checkpoint_code_and_pickles_are_never_executed(ray_session, tmp_path):
