@@ -171,8 +171,14 @@ class _ProgressOnly(logging.Filter):
     warnings; its INFO lines (plans, resources, timings) stay in ``ray-data.log``."""
 
     STAGE = re.compile(r"^\S.*: \d+/(\d+|\?)$")
+    # Ray Data's reports of a failed task: the exception itself reaches the driver, where a user
+    # mistake or an outage becomes one ``error:`` line and anything else keeps its traceback.
+    TASK_FAILURE = ("An exception was raised from a task", "Failed to apply UDF",
+                    "Exception occurred in user code", "Full stack trace")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and record.getMessage().startswith(self.TASK_FAILURE):
+            return False
         if record.levelno >= logging.WARNING:
             return True
         message = record.getMessage()
