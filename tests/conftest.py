@@ -39,7 +39,10 @@ def ray_session():
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
                  log_to_driver=False,
-                 runtime_env={"worker_process_setup_hook": "tests.conftest.log_ray_io_retries"})
+                 # Workers import the hook from this checkout (``tests`` is not an installed package).
+                 runtime_env={"worker_process_setup_hook": "tests.conftest.log_ray_io_retries",
+                              "env_vars": {"PYTHONPATH": os.pathsep.join(
+                                  p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}})
     yield ray
     ray.shutdown()
 
