@@ -89,7 +89,7 @@ def test_benchmark_bad_sizes_are_one_line(argv, capsys):
 
     code, lines, out = run_main(main, ["--size", "tiny", "--device", "cpu", *argv], capsys)
     assert (code, lines, out) == (2, ["error: --count must be >= 2, --padded-batch-size >= 1, "
-                                      "--scale-factor >= 2"], "")
+                                      "--scale-factor >= 2, --repeats >= 1"], "")
 
 
 def test_benchmark_unknown_device_choice_is_one_line(capsys):
