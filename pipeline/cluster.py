@@ -190,12 +190,16 @@ def quiet_ray_logs(verbose: bool) -> None:
     (``verbose``: everything Ray prints is shown)."""
     import ray.data  # noqa: F401 - configures the ``ray.data`` logger's handlers
 
-    if verbose:
-        return
     for name, extra in (("ray", None), ("ray.data", _ProgressOnly())):
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, logging.FileHandler) or type(handler).__name__ == \
                     "SessionFileHandler":
+                continue
+            if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+                # Console handlers write to this job's stderr (a job run in process after another
+                # one, as in tests, must not write to a stream that was replaced and closed).
+                handler.setStream(sys.stderr)
+            if verbose:
                 continue
             for f in (_QuietFilter(), extra):
                 if f is not None and not any(type(g) is type(f) for g in handler.filters):
@@ -317,7 +321,10 @@ def removing_output_if_left_empty(storage: Storage, output: str):
     """On any failure (Ctrl-C included) remove ``output`` — and the parent folders created with
     it — when this run created it and left it empty; results already written stay."""
     fs, path = storage.filesystem(output)
-    created = _missing_parts(fs, path, is_remote(output))
+    try:
+        created = _missing_parts(fs, path, is_remote(output))
+    except OSError:   # cannot even look (credentials, network): the job's own checks say why
+        created = []
     try:
         yield
     except BaseException:
