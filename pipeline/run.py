@@ -160,6 +160,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     listings = list_inputs(config.inputs, config.format, storage)
+    # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
+    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     ensure_ray()
     configure_ray_data()
     check_output_shared(config.output, alive_nodes())
@@ -169,7 +171,6 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     if not index.rows:
         raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
                           "manifest or shards); point --input at the audio to transcribe")
-    prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     done = existing_ids(storage, config.output) if config.resume else pa.array([], pa.string())
     todo = remaining_ids(index.ids, done)
     formats = ", ".join(sorted({listing.format for listing in listings}))
