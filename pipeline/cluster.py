@@ -6,7 +6,8 @@ Connection rules (``ensure_ray``), in Ray's own order:
   A ``host:port`` that does not accept a connection within :data:`GCS_PROBE_TIMEOUT_S` is a
   :class:`~pipeline.config.ConfigError` (one line), never Ray's endless reconnect loop.
 * Unset: the cluster recorded by the last ``ray start`` on this machine
-  (``$RAY_TMPDIR/ray/ray_current_cluster``, else ``$TMPDIR/ray/…``, else ``/tmp/ray/…``) is
+  (``ray_current_cluster`` under ``<temp>/ray/``, ``<temp>`` being ``$RAY_TMPDIR`` or the
+  system's temporary directory) is
   joined, as ``ray.init()`` does; if that cluster no longer answers, one line says so and a local
   instance is started instead.
 """
