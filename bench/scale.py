@@ -190,5 +190,7 @@ def _driver_reads(fmt: str, writer, tmp: Path, checkpoint: Path, megabytes: floa
     tiny = measure_job([str(tmp / f"{fmt}-tiny")], fmt, tmp / f"out-{fmt}-tiny", checkpoint, timeout_s)
     read = max(0, big["driver_read_chars"] - tiny["driver_read_chars"])
     return {"corpus_bytes": size, "driver_read_bytes": read, "driver_read_fraction": read / size,
+            "driver_read_chars_big": big["driver_read_chars"],
+            "driver_read_chars_tiny": tiny["driver_read_chars"],
             "first_output_seconds": big["first_output_seconds"],
             "driver_peak_rss_bytes": big["driver_peak_rss_bytes"]}

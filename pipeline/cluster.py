@@ -21,6 +21,7 @@ import posixpath
 import re
 import socket
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -233,6 +234,27 @@ def configure_ray_data() -> None:
     context.retried_io_errors.extend(p for p in RETRIED_WRITE_ERRORS
                                      if p not in context.retried_io_errors)
     context.raise_original_map_exception = True
+    # The light stages' task cap (the cluster's CPUs) is an upper bound; Ray warns whenever a
+    # stage has fewer blocks than that, which says nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r"The maximum number of concurrent tasks for",
+                            category=UserWarning)
+
+
+# Stages that only move Arrow columns or bytes (reading Parquet row groups, scoring, writing)
+# ask Ray for no CPU. Ray Data reserves the cluster's CPUs for the upstream operators first and
+# lets a downstream one wait "until upstream finishes": with every CPU held by decoders and
+# inference actors, any CPU request here holds the first result back until the whole corpus is
+# decoded (a 100,000-row manifest wrote nothing in 5 min). Their task count is capped at the
+# cluster's CPU count instead (``light_tasks``).
+LIGHT_TASK_CPUS = 0
+
+
+def light_tasks():
+    """The compute strategy of a ``LIGHT_TASK_CPUS`` stage: at most as many tasks at once as
+    the cluster has CPUs."""
+    import ray.data
+
+    return ray.data.TaskPoolStrategy(size=max(1, int(ray.cluster_resources().get("CPU", 1))))
 
 
 # --- what a job checks and says around running on a cluster ------------------------------------

@@ -14,12 +14,14 @@ Ray's writer for the Parquet files); if the job still fails, what was written st
 
 from __future__ import annotations
 
+import math
 import time
 
 import pyarrow as pa
 
 from pipeline.checkpoint import check_local_checkpoint
 from pipeline.cluster import (
+    LIGHT_TASK_CPUS, light_tasks,
     absolute_paths, alive_nodes, check_output_shared, configure_ray_data, ensure_ray,
     removing_output_if_left_empty, results_line,
 )
@@ -43,24 +45,37 @@ from pipeline.storage import Storage
 from pipeline.sinks.summary import SUMMARY_COLUMNS, format_summary, summarize
 
 DECODE_BATCH_ROWS = 4      # rows per decode call: a task's memory request covers this many inputs
-DECODE_BLOCK_ROWS = 64     # rows per block entering decoding: a few decode calls per task
+# Rows per block entering decoding: about BLOCKS_PER_CPU blocks per cluster CPU so that decoding
+# spreads and balances, within bounds that keep Ray's per-block cost (a few ms) noise.
+DECODE_BLOCK_ROWS = (16, 1024)
+BLOCKS_PER_CPU = 4
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
-WRITE_TASK_CPUS = 0.25
 # A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's
 # own actor-pool defaults (max_restarts=-1, max_task_retries=-1): Ray 2.60 deprecates both ways of
 # passing other values (map_batches' ``**ray_remote_args`` and ``ray_remote_args_fn``).
 
 
+def decode_block_rows(rows: int, cpus: float) -> int:
+    """Rows per decoding block for ``rows`` items on a cluster of ``cpus`` CPUs."""
+    low, high = DECODE_BLOCK_ROWS
+    return min(high, max(low, math.ceil(rows / max(1.0, cpus * BLOCKS_PER_CPU))))
+
+
 def items_dataset(index: Index, done_ids, storage: Storage):
     """The items to decode, from the materialized index: repeats marked, resumed ids and
-    unscorable rows left out, Parquet audio read a row group at a time, then cut into blocks of
-    ``DECODE_BLOCK_ROWS`` so that decoding spreads over the CPUs."""
-    return index.dataset.map_batches(
+    unscorable rows left out, cut into blocks of ``decode_block_rows`` (materialized: a block is
+    split once, before decoding starts, never by a task that holds a CPU the decoders need),
+    then Parquet audio read a row group at a time, as decoding asks for it."""
+    import ray
+
+    rows = decode_block_rows(index.rows, ray.cluster_resources().get("CPU", 1))
+    selected = index.dataset.map_batches(
         select_items, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
         fn_kwargs={"duplicate_orders": index.duplicate_orders, "done_ids": done_ids},
-    ).map_batches(
+    ).repartition(target_num_rows_per_block=rows).materialize()
+    return selected.map_batches(
         prefetch_parquet, batch_format="pyarrow", batch_size=None, fn_kwargs={"storage": storage},
-    ).repartition(target_num_rows_per_block=DECODE_BLOCK_ROWS)
+        num_cpus=LIGHT_TASK_CPUS, compute=light_tasks())
 
 
 def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelSpec,
@@ -90,7 +105,8 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
                                "num_threads": max(1, int(resources.num_cpus)),
                                "with_audio": config.with_audio})
     return inferred.map_batches(
-        score_batch, batch_format="pyarrow", num_cpus=0.5,
+        score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
+        compute=light_tasks(),
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
 
 
@@ -120,10 +136,11 @@ def write_dataset(dataset, storage: Storage, output: str) -> None:
     retry_call(lambda: arrow_fs.get_file_info(path), what=f"checking {output}",
                budget_s=storage.retry_seconds, redact=storage.redact)
     try:
-        # Small CPU share: the writer must not wait behind the decoders for a free CPU, or
-        # results reach storage in one burst at the end and a crash loses them all.
+        # No CPU request (``LIGHT_TASK_CPUS``): the writer must not wait behind the decoders for
+        # a free CPU, or results reach storage in one burst at the end and a crash loses them all.
         dataset.write_parquet(path, filesystem=arrow_fs,
-                              ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
+                              ray_remote_args={"num_cpus": LIGHT_TASK_CPUS},
+                              concurrency=light_tasks().size)
     except Exception as e:
         raise storage_failure(e, storage) or e
 

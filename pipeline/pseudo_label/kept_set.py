@@ -23,6 +23,7 @@ import posixpath
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks
 from pipeline.pseudo_label.filters import Filters, decide, draft_disagreement
 from pipeline.pseudo_label.kept_audio import KEPT_AUDIO_DIR, export_flac, kept_audio_relpath, sample_key
 from pipeline.retry import retry_call
@@ -36,7 +37,6 @@ DERIVED_DIRS = (SCORED_DIR, KEPT_DIR, MANIFEST_DIR, WDS_DIR, KEPT_AUDIO_DIR)
 # Exported audio whose length differs from the transcript's duration_s by more than this is not
 # the audio that was labelled (a span whose bounds the transcripts do not carry): not kept.
 DURATION_TOLERANCE_S = 0.02
-WRITE_TASK_CPUS = 0.25
 # Rows per map call: the audio of a batch is in memory at once (40 s of FLAC is about 1 MB).
 BATCH_ROWS = 128
 SCORED_FIELDS = [pa.field("draft_disagreement", pa.float32()), pa.field("keep", pa.bool_()),
@@ -191,7 +191,7 @@ def has_derived(storage: Storage, root: str) -> list[str]:
 
 def _write(dataset, kind: str, storage: Storage, uri: str) -> None:
     arrow_fs, path = storage.arrow_filesystem(uri)
-    remote = {"ray_remote_args": {"num_cpus": WRITE_TASK_CPUS}}
+    remote = {"ray_remote_args": {"num_cpus": LIGHT_TASK_CPUS}, "concurrency": light_tasks().size}
     if kind == "parquet":
         dataset.write_parquet(path, filesystem=arrow_fs, **remote)
     elif kind == "json":

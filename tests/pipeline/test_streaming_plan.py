@@ -1,0 +1,85 @@
+"""How the job's Ray dataset is laid out so that results stream to storage while decoding goes on.
+
+Ray Data reserves the cluster's CPUs for upstream operators first; a downstream stage that asks
+for a CPU while decoders and actors hold them all waits until decoding has finished, and a
+1,000,000-row manifest then writes its first file only at the end. These tests pin the layout
+that prevents it (real local Ray, the tiny checkpoint's spec; nothing is decoded or inferred):
+only decoding and inference ask for CPUs, and the index reaches decoding already cut into blocks.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipeline.cluster import LIGHT_TASK_CPUS, configure_ray_data
+from pipeline.config import SourceColumns, TranscribeConfig, resolve_resources
+from pipeline.model_ref import resolve_model
+from pipeline.run import build_dataset, decode_block_rows, items_dataset
+from pipeline.sources.index import IndexSettings, build_index
+from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.storage import Storage
+from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.pipeline.corpus import write_manifest_jsonl
+
+EMPTY = pa.array([], pa.string())
+
+
+@pytest.mark.parametrize("rows, cpus, expected", [
+    (40, 4, 16),            # small sets: never under 16 rows (Ray's per-block cost)
+    (5_000, 2, 625),        # about 4 blocks per CPU
+    (1_000_000, 2, 1024),   # large sets: at most 1024 rows
+    (1_000_000, 1000, 250),
+])
+def test_decode_block_rows(rows, cpus, expected):
+    assert decode_block_rows(rows, cpus) == expected
+
+
+def _index(tmp_path, rows: int):
+    clip = str(TINY_AUDIO / "a02.flac")
+    manifest = write_manifest_jsonl(tmp_path / "m.jsonl",
+                                    [{"id": f"u{i:03d}", "audio_filepath": clip} for i in range(rows)])
+    configure_ray_data()
+    storage = Storage.from_env()
+    listings = list_inputs((str(manifest),), "manifest", storage)
+    index = build_index(plan_units(listings), IndexSettings(storage=storage, columns=SourceColumns()))
+    return index, storage, manifest
+
+
+def _logical_ops(dataset) -> list:
+    """The dataset's logical operators, source first (Ray Data's own plan objects)."""
+    ops, op = [], dataset._logical_plan.dag
+    while op is not None:
+        ops.append(op)
+        op = op.input_dependencies[0] if op.input_dependencies else None
+    return ops[::-1]
+
+
+def test_items_reach_decoding_in_blocks_already_cut(ray_session, tmp_path):
+    """40 rows on the test session's 4 CPUs: blocks of 16, 16 and 8 rows, every id once; the
+    split is done before decoding starts, so no task cutting blocks holds a CPU meanwhile."""
+    index, storage, _ = _index(tmp_path, 40)
+    items = items_dataset(index, EMPTY, storage)
+    sizes = [bundle.num_rows() for bundle in items.iter_internal_ref_bundles()]
+    assert sorted(sizes, reverse=True) == [16, 16, 8]
+    assert sorted(r["id"] for r in items.take_all()) == [f"u{i:03d}" for i in range(40)]
+    names = [type(op).__name__ for op in _logical_ops(items)]
+    assert "StreamingRepartition" not in names and names[0] == "InputData", names
+
+
+def test_only_decoding_and_inference_ask_for_cpus(ray_session, tmp_path):
+    import ray
+
+    index, storage, manifest = _index(tmp_path, 20)
+    config = TranscribeConfig(inputs=(str(manifest),), output=str(tmp_path / "out"),
+                              model=str(TINY_MODEL), device="cpu", actors=(1, 1))
+    resources = resolve_resources(config, ray.cluster_resources())
+    dataset = build_dataset(index, EMPTY, config, resolve_model(str(TINY_MODEL), device="cpu"),
+                            storage, resources)
+    cpus = {op.name: op.ray_remote_args.get("num_cpus") for op in _logical_ops(dataset)
+            if hasattr(op, "ray_remote_args")}
+    assert cpus == {"MapBatches(prefetch_parquet)": LIGHT_TASK_CPUS,
+                    "MapBatches(decode_batch)": 1,
+                    "MapBatches(Transcriber)": resources.num_cpus,
+                    "MapBatches(score_batch)": LIGHT_TASK_CPUS}
+    assert LIGHT_TASK_CPUS == 0
