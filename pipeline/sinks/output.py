@@ -98,8 +98,12 @@ def prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bo
 
 
 def _read_file(fs, path: str, columns: list[str]) -> pa.Table:
+    """``columns`` of one data file; those it lacks (written by an earlier version) are left out
+    here and come back as nulls when the files are concatenated."""
     with fs.open(path, "rb") as f:
-        return pq.read_table(f, columns=columns)
+        parquet = pq.ParquetFile(f)
+        names = set(parquet.schema_arrow.names)
+        return parquet.read(columns=[c for c in columns if c in names])
 
 
 def read_columns(storage: Storage, output: str, columns: list[str],

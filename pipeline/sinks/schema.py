@@ -39,10 +39,12 @@ EXTRA_FIELDS = [
     pa.field("infer_seconds", pa.float64()),
     pa.field("decode_seconds", pa.float64()),
     # The accelerator busy fraction's inputs: which actor ran the row, when it started (before its
-    # model loaded) and when the row's batch ended, in Unix-epoch seconds (pipeline/stages/inference.py).
+    # model loaded) and when the row's batch ended, in Unix-epoch seconds, and the row's share of
+    # its actor's warm-up forwards (null outside them) (pipeline/stages/inference.py).
     pa.field("infer_actor", pa.string()),
     pa.field("infer_actor_start", pa.float64()),
     pa.field("infer_batch_end", pa.float64()),
+    pa.field("infer_warmup_seconds", pa.float64()),
 ]
 AUDIO_FIELD = pa.field("audio", pa.binary())
 

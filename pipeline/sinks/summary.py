@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SUMMARY_COLUMNS = ["id", "duration_s", "error", "wer_errors", "wer_words", "model",
-                   "infer_seconds", "infer_actor", "infer_actor_start", "infer_batch_end"]
+                   "infer_seconds", "infer_actor", "infer_actor_start", "infer_batch_end",
+                   "infer_warmup_seconds"]
 TOP_ERRORS = 5
 
 
@@ -24,22 +25,31 @@ def _sum(column) -> float:
 def accelerator_busy(table: pa.Table) -> float | None:
     """Σ inference-actor forward time ÷ Σ actor lifetimes, over the rows of ``table`` (0–1).
 
-    An actor's forward time is the sum of its rows' ``infer_seconds`` (steady-state packs only); its
-    lifetime runs from ``infer_actor_start`` (before the model loads) to the end of its last batch
-    (max ``infer_batch_end``). With one actor per accelerator this is the share of paid-for
-    accelerator time that did model work (design.md, ``accelerator_busy``). ``None`` when no row
-    carries timing (nothing was inferred, or the columns are absent).
+    An actor's forward time is the sum of its rows' ``infer_seconds`` and ``infer_warmup_seconds``
+    (its first packs run twice: the warm-up keeps the leaderboard RTFx to steady state, yet the
+    accelerator computes, it does not wait for the pipeline); its lifetime runs from
+    ``infer_actor_start`` (before the model loads) to the end of its last batch (max
+    ``infer_batch_end``). With one actor per accelerator this is the share of paid-for accelerator
+    time that did model work (design.md, ``accelerator_busy``). ``None`` when no row carries timing
+    (nothing was inferred, or the columns are absent). Outputs written before warm-up time was
+    recorded count their timed forwards only.
     """
     needed = ("infer_actor", "infer_actor_start", "infer_batch_end", "infer_seconds")
     if any(name not in table.column_names for name in needed):
         return None
-    timed = table.select(list(needed)).filter(pc.is_valid(table["infer_actor"]))
+    columns = list(needed) + [c for c in ("infer_warmup_seconds",) if c in table.column_names]
+    timed = table.select(columns).filter(pc.is_valid(table["infer_actor"]))
     if timed.num_rows == 0:
         return None
+    warm = (timed["infer_warmup_seconds"] if "infer_warmup_seconds" in columns
+            else pa.nulls(timed.num_rows, pa.float64()))
+    forward = pc.add(pc.fill_null(timed["infer_seconds"], 0.0), pc.fill_null(warm, 0.0))
+    timed = timed.select(["infer_actor", "infer_actor_start", "infer_batch_end"]).append_column(
+        "forward", forward)
     per_actor = timed.group_by("infer_actor").aggregate([
-        ("infer_seconds", "sum"), ("infer_actor_start", "min"), ("infer_batch_end", "max")])
+        ("forward", "sum"), ("infer_actor_start", "min"), ("infer_batch_end", "max")])
     lifetime = _sum(pc.subtract(per_actor["infer_batch_end_max"], per_actor["infer_actor_start_min"]))
-    busy = _sum(per_actor["infer_seconds_sum"])
+    busy = _sum(per_actor["forward_sum"])
     return round(busy / lifetime, 4) if lifetime > 0 else None
 
 

@@ -6,9 +6,10 @@ Error rows and silent rows pass through without touching the model.
 
 Timing (the accelerator busy fraction, ``pipeline/sinks/summary.py``): each row carries its share of
 its packs' forward time (``infer_seconds``, steady state only: an actor's first ``WARM_UP_PACKS``
-packs run once untimed first), the actor that computed it (``infer_actor``), when that actor
-started (``infer_actor_start``, before its model loaded) and when the row's batch ended
-(``infer_batch_end``), both Unix-epoch seconds on the actor's node.
+packs run once more first, and that time is the row's ``infer_warmup_seconds``), the actor that
+computed it (``infer_actor``), when that actor started (``infer_actor_start``, before its model
+loaded) and when the row's batch ended (``infer_batch_end``), both Unix-epoch seconds on the
+actor's node.
 """
 
 from __future__ import annotations
@@ -86,25 +87,29 @@ class Transcriber:
         self.node = current_node_id()
         self.batches_done = 0   # for the test-only fault switch (pipeline/faults.py)
 
-    def _warm_up(self, batch: list[np.ndarray]) -> None:
-        """Run one of the actor's first real packs once untimed, as the Open ASR Leaderboard warms
-        up on real batches before timing: lazy initialisation, allocator growth and kernel selection
-        for real shapes are then not charged to ``infer_seconds``. Failures are left to the timed run."""
+    def _warm_up(self, batch: list[np.ndarray]) -> float:
+        """Run one of the actor's first real packs once before its timed run, as the Open ASR
+        Leaderboard warms up on real batches before timing: lazy initialisation, allocator growth
+        and kernel selection for real shapes are then not charged to ``infer_seconds``. Returns the
+        seconds it took (forward time all the same). Failures are left to the timed run."""
+        started = time.perf_counter()
         try:
             self.model.transcribe(batch, editing_steps=self.editing_steps)
         except Exception:  # noqa: BLE001 - the timed run below reports it on the row
             pass
+        return time.perf_counter() - started
 
-    def _transcribe(self, features: list[np.ndarray]) -> tuple[list, list[float]]:
-        """Results per utterance (a ``Transcription`` or the error text) and seconds spent on each
-        (its frame share of its pack's time), in input order."""
+    def _transcribe(self, features: list[np.ndarray]) -> tuple[list, list[float], list[float]]:
+        """Results per utterance (a ``Transcription`` or the error text), seconds spent on each (its
+        frame share of its pack's time) and warm-up seconds likewise, all in input order."""
         packs = plan_packs([f.shape[0] for f in features], self.max_frames_per_pack)
-        per_pack, seconds = [], []
+        per_pack, seconds, warm = [], [], []
         for pack in packs:
             batch = [features[i] for i in pack]
+            warm_s = 0.0
             if self.warm_packs_left > 0:
                 self.warm_packs_left -= 1
-                self._warm_up(batch)
+                warm_s = self._warm_up(batch)
             started = time.perf_counter()
             try:
                 per_pack.append(self.model.transcribe(batch, editing_steps=self.editing_steps))
@@ -112,7 +117,8 @@ class Transcriber:
                 per_pack.append([self._transcribe_one(f) for f in batch])
             elapsed, frames = time.perf_counter() - started, sum(f.shape[0] for f in batch)
             seconds.append([elapsed * f.shape[0] / frames for f in batch])
-        return restore_order(packs, per_pack), restore_order(packs, seconds)
+            warm.append([warm_s * f.shape[0] / frames for f in batch])
+        return restore_order(packs, per_pack), restore_order(packs, seconds), restore_order(packs, warm)
 
     def _transcribe_one(self, features: np.ndarray):
         try:
@@ -135,11 +141,14 @@ class Transcriber:
                 owners.append(i)
         results: dict[int, list] = {}
         spent: dict[int, float] = {}
-        outcomes, seconds = self._transcribe(pieces) if pieces else ([], [])
+        warmed: dict[int, float] = {}
+        outcomes, seconds, warm = self._transcribe(pieces) if pieces else ([], [], [])
         ended = time.time()
-        for i, result, sec in zip(owners, outcomes, seconds):
+        for i, result, sec, warm_s in zip(owners, outcomes, seconds, warm):
             results.setdefault(i, []).append(result)
             spent[i] = spent.get(i, 0.0) + sec
+            if warm_s:
+                warmed[i] = warmed.get(i, 0.0) + warm_s
         out = []
         for i, row in enumerate(rows):
             result = results.get(i)
@@ -153,6 +162,7 @@ class Transcriber:
             else:
                 row.update(result_columns(result))
             row.update(model=self.model_name, infer_node=self.node, infer_seconds=spent.get(i),
+                       infer_warmup_seconds=warmed.get(i),
                        infer_actor=self.actor_id, infer_actor_start=self.started_at, infer_batch_end=ended)
             out.append(row)
         return rows_to_table(out, self.schema)
