@@ -47,7 +47,7 @@ from pipeline.sinks.summary import SUMMARY_COLUMNS, format_summary, summarize
 DECODE_BATCH_ROWS = 4      # rows per decode call: a task's memory request covers this many inputs
 # Rows per block entering decoding: about BLOCKS_PER_CPU blocks per cluster CPU so that decoding
 # spreads and balances, within bounds that keep Ray's per-block cost (a few ms) noise.
-DECODE_BLOCK_ROWS = (16, 1024)
+DECODE_BLOCK_ROWS = (16, 256)
 BLOCKS_PER_CPU = 4
 INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
 # A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's

@@ -27,9 +27,9 @@ EMPTY = pa.array([], pa.string())
 
 @pytest.mark.parametrize("rows, cpus, expected", [
     (40, 4, 16),            # small sets: never under 16 rows (Ray's per-block cost)
-    (5_000, 2, 625),        # about 4 blocks per CPU
-    (1_000_000, 2, 1024),   # large sets: at most 1024 rows
-    (1_000_000, 1000, 250),
+    (1_000, 2, 125),        # about 4 blocks per CPU
+    (1_000_000, 2, 256),    # large sets: at most 256 rows
+    (100_000, 1000, 25),
 ])
 def test_decode_block_rows(rows, cpus, expected):
     assert decode_block_rows(rows, cpus) == expected
