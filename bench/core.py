@@ -19,6 +19,9 @@ from bench.batches import _sync, packed_batches, padded_batch
 from bench.cost import packed_waste, padded_waste
 
 
+MODEL_REPEATS = 5  # timings of each model-only way, the median reported
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     size: str = "small"
@@ -48,20 +51,32 @@ def _timed(fn, device):
 
 
 def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkConfig) -> dict:
+    """Packed vs padded on the same features: each timed ``MODEL_REPEATS`` times, the two ways
+    alternating, the median of each reported (one pass of a small corpus takes a second or two,
+    where a single timing moves by 10-20 % between runs)."""
     device = model.device
     warm = feats[: max(1, cfg.warmup)]
     packed_batches(model, warm, cfg.max_frames_per_pack)
     padded_batch(model, warm)
-    packed_ids, t_packed = _timed(lambda: packed_batches(model, feats, cfg.max_frames_per_pack), device)
-    padded_ids = []
-    _, t_padded = _timed(lambda: [padded_ids.extend(padded_batch(model, feats[i:i + cfg.padded_batch_size]))
-                                  for i in range(0, len(feats), cfg.padded_batch_size)], device)
+
+    def padded_all() -> list:
+        return [ids for i in range(0, len(feats), cfg.padded_batch_size)
+                for ids in padded_batch(model, feats[i:i + cfg.padded_batch_size])]
+
+    packed_times, padded_times = [], []
+    for _ in range(MODEL_REPEATS):
+        packed_ids, t = _timed(lambda: packed_batches(model, feats, cfg.max_frames_per_pack), device)
+        packed_times.append(t)
+        padded_ids, t = _timed(padded_all, device)
+        padded_times.append(t)
+    t_packed, t_padded = float(np.median(packed_times)), float(np.median(padded_times))
     lengths = [f.shape[0] for f in feats]
     text_lengths = [2 * len(ids) + 1 for ids in packed_ids]
     # The padded baseline computes the encoder over padding, so its drafts may differ; count agreement.
     same = sum(a == b for a, b in zip(packed_ids, padded_ids))
     return {
         "packed_seconds": t_packed, "padded_seconds": t_padded,
+        "packed_seconds_runs": packed_times, "padded_seconds_runs": padded_times,
         "packed_rtfx": audio_s / t_packed, "padded_rtfx": audio_s / t_padded,
         "packed_vs_padded_speedup": t_padded / t_packed,
         "padding_waste_packed": packed_waste(model.config, lengths, text_lengths),
@@ -70,13 +85,18 @@ def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkCo
     }
 
 
-def bench_features(waves: list[np.ndarray], threads: int) -> dict:
+def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2.0) -> dict:
+    """Log-mel features of the corpus, passes repeated for at least ``min_seconds`` (and 3), the
+    median pass reported: one pass of a small corpus takes milliseconds."""
     audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
     log_mel(waves[0])
-    start = time.perf_counter()
-    for w in waves:
-        log_mel(w)
-    wall = time.perf_counter() - start
+    passes: list[float] = []
+    while len(passes) < 3 or sum(passes) < min_seconds:
+        start = time.perf_counter()
+        for w in waves:
+            log_mel(w)
+        passes.append(time.perf_counter() - start)
+    wall = float(np.median(passes))
     return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall}
 
 

@@ -7,7 +7,9 @@ exactly ``scale_factor`` times the small one's.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+from contextlib import contextmanager
 import threading
 import time
 from pathlib import Path
@@ -50,6 +52,23 @@ class PeakRss:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._sample())
+
+
+@contextmanager
+def quiet_ray_data():
+    """The benchmark prints its own lines: Ray Data's notices and progress stay in Ray's logs
+    while it runs (logger level and progress bars restored after)."""
+    import ray.data
+
+    logger, context = logging.getLogger("ray.data"), ray.data.DataContext.get_current()
+    level, bars = logger.level, context.enable_progress_bars
+    logger.setLevel(logging.WARNING)
+    context.enable_progress_bars = False
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        context.enable_progress_bars = bars
 
 
 def write_corpus(waves: list[np.ndarray], folder: Path, copies: int = 1) -> list[Path]:
@@ -108,17 +127,19 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
             # Logical CPUs = cores: the actor's share is its own, the decoders get the rest.
             ray.init(address="local", num_cpus=max(cores, actor_cores + 1), include_dashboard=False,
                      log_to_driver=False)
-        echo(f"pipeline, 1x corpus (actor: {actor_cores} of {cores} cores) ...")
-        _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches
-        with PeakRss() as rss1:
-            t1, summary1 = _run_pipeline(tmp / "corpus1", tmp / "out1", checkpoint, cfg, actor_cores)
-        scaled, rtfx = [], None
-        for r in range(cfg.repeats):
-            echo(f"pipeline, {cfg.scale_factor}x corpus, run {r + 1} of {cfg.repeats} ...")
-            with PeakRss() as rss10:
-                t10, summary10 = _run_pipeline(tmp / "corpus10", tmp / f"out10-{r}", checkpoint, cfg, actor_cores)
-            scaled.append((t10, rss10.peak, summary10["accelerator_busy"]))
-            rtfx = rtfx if r else summary10["rtfx"]
+        with quiet_ray_data():
+            echo(f"pipeline, 1x corpus (actor: {actor_cores} of {cores} cores) ...")
+            _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches
+            with PeakRss() as rss1:
+                t1, summary1 = _run_pipeline(tmp / "corpus1", tmp / "out1", checkpoint, cfg, actor_cores)
+            scaled, rtfx = [], None
+            for r in range(cfg.repeats):
+                echo(f"pipeline, {cfg.scale_factor}x corpus, run {r + 1} of {cfg.repeats} ...")
+                with PeakRss() as rss10:
+                    t10, summary10 = _run_pipeline(tmp / "corpus10", tmp / f"out10-{r}", checkpoint, cfg,
+                                                   actor_cores)
+                scaled.append((t10, rss10.peak, summary10["accelerator_busy"]))
+                rtfx = rtfx if r else summary10["rtfx"]
         if started_ray:
             ray.shutdown()
     t10, peak10, busy = scaled[0]

@@ -22,6 +22,15 @@ def references() -> dict[str, str]:
     return {row["id"]: row["text"] for row in rows}
 
 
+def run_tiny(inputs, output, **kwargs) -> dict:
+    """The transcribe job on ``inputs`` with the tiny checkpoint and one actor; its summary."""
+    from pipeline import TranscribeConfig, run_transcribe
+
+    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
+                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
+    return run_transcribe(config)
+
+
 def read_output(path) -> list[dict]:
     """Rows of every data file under a local output folder, sorted by id."""
     files = sorted(p for p in path.rglob("*.parquet"))

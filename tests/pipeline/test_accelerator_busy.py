@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from model import load_model, log_mel
+from model import log_mel
 from pipeline import TranscribeConfig, run_transcribe
 from pipeline.model_ref import ModelSpec
 from pipeline.sinks.schema import decoded_schema

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import soundfile as sf
 
-from pipeline import TranscribeConfig, run_transcribe
-from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.conftest import TINY_AUDIO
 from tests.oracle import assert_row_matches_reference
-from tests.pipeline.conftest import read_output, read_summary
+from tests.pipeline.conftest import run_tiny as run, read_output, read_summary
 from tests.pipeline.corpus import (
     noise, write_hf_parquet, write_m4a, write_manifest_jsonl, write_sph, write_tar_members,
 )
@@ -17,12 +16,6 @@ from tests.pipeline.corpus import (
 
 def flac(name: str) -> bytes:
     return (TINY_AUDIO / f"{name}.flac").read_bytes()
-
-
-def run(inputs, output, **kwargs) -> dict:
-    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
-                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
-    return run_transcribe(config)
 
 
 def test_folder_tar_and_hf_parquet_layouts_end_to_end(ray_session, tmp_path):

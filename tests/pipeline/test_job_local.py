@@ -9,20 +9,14 @@ import sys
 
 import pytest
 
-from pipeline import ConfigError, SourceColumns, TranscribeConfig, run_transcribe
+from pipeline import ConfigError, SourceColumns
 from pipeline.scoring import make_normalizer, word_errors
 from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL
 from tests.oracle import assert_rows_match_reference
-from tests.pipeline.conftest import MANIFEST, read_output, read_summary
+from tests.pipeline.conftest import run_tiny as run, MANIFEST, read_output, read_summary
 from tests.pipeline.corpus import audio_files, write_parquet_shard, write_tar_shard
 
 ALL_IDS = ["a01_short", "a02", "a03_twoblocks", "a04", "a05", "a06_long"]
-
-
-def run(inputs, output, **kwargs) -> dict:
-    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
-                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
-    return run_transcribe(config)
 
 
 def test_audio_folder_gives_the_models_own_results(ray_session, tmp_path):

@@ -10,16 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import ConfigError, TranscribeConfig, run_transcribe
+from pipeline import ConfigError
 from tests.conftest import TINY_AUDIO, TINY_MODEL
 from tests.oracle import assert_row_matches_reference
-from tests.pipeline.conftest import read_output, read_summary
-
-
-def run(inputs, output, **kwargs) -> dict:
-    config = TranscribeConfig(inputs=tuple(str(i) for i in inputs), output=str(output),
-                              model=str(TINY_MODEL), actors=(1, 1), **kwargs)
-    return run_transcribe(config)
+from tests.pipeline.conftest import run_tiny as run, read_output, read_summary
 
 
 def test_missing_file_and_non_json_line_are_error_rows(ray_session, tmp_path):

@@ -33,7 +33,27 @@ def upload(weed, folder, bucket: str) -> str:
     return f"s3://{bucket}/in"
 
 
-class Outage:
+class _OnInference:
+    """An echo hook that prints the job's lines and, when the job says it starts inference (index
+    read, Ray about to run), runs ``_run`` on a thread once."""
+
+    thread: threading.Thread | None = None
+
+    def __call__(self, message: str) -> None:
+        print(message)
+        if message.startswith("inference:") and self.thread is None:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+            self._started()
+
+    def _started(self) -> None:
+        """Runs on the job's thread right after ``_run`` starts."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Outage(_OnInference):
     """An echo hook: when the job says it starts inference (index read, Ray about to run), wait
     ``after_s``, stop the server, keep it down ``down_s``, then start it again (if ``down_s``).
     With ``until_retried`` the server stays down until a worker has logged a retry (at most 120 s),
@@ -44,17 +64,12 @@ class Outage:
         self.weed, self.after_s, self.down_s = weed, after_s, down_s
         self.until_retried = until_retried
         self.retries_before = len(retry_log_lines()) if until_retried else 0
-        self.thread: threading.Thread | None = None
         self.stopped_at: float | None = None
 
-    def __call__(self, message: str) -> None:
-        print(message)
-        if message.startswith("inference:") and self.thread is None:
-            self.thread = threading.Thread(target=self._run, daemon=True)
-            self.thread.start()
-            if self.after_s == 0:
-                while self.stopped_at is None:   # down before Ray reads a byte
-                    time.sleep(0.01)
+    def _started(self) -> None:
+        if self.after_s == 0:
+            while self.stopped_at is None:   # down before Ray reads a byte
+                time.sleep(0.01)
 
     def _run(self) -> None:
         time.sleep(self.after_s)
@@ -109,7 +124,7 @@ def test_reads_ride_out_a_short_outage(ray_session, s3_env, tmp_path):
     assert (summary["rows"], summary["errors"]) == (len(origin), 0)
 
 
-class OutageAfterFirstFile:
+class OutageAfterFirstFile(_OnInference):
     """An echo hook for a job writing to the server: once inference starts, a thread polls the
     output prefix; when the first data file is there it records the files' hashes and stops the
     server while the job still has files to write; it starts it again once Ray's Parquet writer
@@ -118,15 +133,8 @@ class OutageAfterFirstFile:
     def __init__(self, weed, prefix: str):
         self.weed, self.prefix = weed, prefix
         self.retries_before = len(ray_write_retry_lines())
-        self.thread: threading.Thread | None = None
         self.first_files: dict[str, str] = {}
         self.stopped_at: float | None = None
-
-    def __call__(self, message: str) -> None:
-        print(message)
-        if message.startswith("inference:") and self.thread is None:
-            self.thread = threading.Thread(target=self._run, daemon=True)
-            self.thread.start()
 
     def _run(self) -> None:
         deadline = time.monotonic() + 300
