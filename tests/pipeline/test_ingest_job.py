@@ -67,3 +67,45 @@ def test_reference_filter_count_reaches_the_summary(ray_session, tmp_path):
     assert [r["id"] for r in read_output(out)] == ["kept"]
     assert (summary["rows"], summary["dropped_unscorable"]) == (1, 2)
     assert read_summary(out)["dropped_unscorable"] == 2
+
+
+def test_librispeech_tree_and_kaldi_dirs_end_to_end(ray_session, tmp_path):
+    """A LibriSpeech chapter and two Kaldi data dirs (one with ``segments``, one with a piped
+    ``wav.scp`` entry) through the whole job: ids, references, spans and the model's results."""
+    chapter = tmp_path / "LibriSpeech" / "test-clean" / "19" / "198"
+    chapter.mkdir(parents=True)
+    (chapter / "19-198-0001.flac").write_bytes(flac("a02"))
+    (chapter / "19-198-0002.flac").write_bytes(flac("a04"))
+    (chapter / "19-198.trans.txt").write_text("19-198-0001 HELLO THERE\n19-198-0002 GOOD MORNING\n")
+    kaldi = tmp_path / "kaldi"
+    (kaldi / "test").mkdir(parents=True)
+    (kaldi / "seg").mkdir()
+    (tmp_path / "wav").mkdir()
+    (tmp_path / "wav" / "a05.flac").write_bytes(flac("a05"))
+    (tmp_path / "wav" / "a06.flac").write_bytes(flac("a06_long"))
+    (kaldi / "test" / "wav.scp").write_text(
+        f"r5 {tmp_path / 'wav' / 'a05.flac'}\nr9 sph2pipe -f wav /x/r9.sph |\n")
+    (kaldi / "test" / "text").write_text("r5 FIVE\nr9 PIPED\n")
+    # relative wav.scp paths resolve against the recipe folder (the data dir's grandparent)
+    (kaldi / "seg" / "wav.scp").write_text("long wav/a06.flac\n")
+    (kaldi / "seg" / "segments").write_text("long-a long 0.0 1.5\nlong-b long 1.5 -1\n")
+    (kaldi / "seg" / "text").write_text("long-a FIRST\nlong-b SECOND\n")
+    total_s = sf.info(str(tmp_path / "wav" / "a06.flac")).frames / 16000
+
+    out = tmp_path / "out"
+    summary = run([tmp_path / "LibriSpeech", kaldi], out)
+    rows = {r["id"]: r for r in read_output(out)}
+    assert sorted(rows) == ["long-a", "long-b", "r5", "r9",
+                            "test-clean/19/198/19-198-0001", "test-clean/19/198/19-198-0002"]
+    assert_row_matches_reference(rows["test-clean/19/198/19-198-0001"], "a02")
+    assert_row_matches_reference(rows["test-clean/19/198/19-198-0002"], "a04")
+    assert_row_matches_reference(rows["r5"], "a05")
+    assert [rows[k]["reference"] for k in ("test-clean/19/198/19-198-0001", "r5", "long-a", "long-b")] == \
+        ["HELLO THERE", "FIVE", "FIRST", "SECOND"]
+    assert rows["r9"]["error"].startswith("piped command in wav.scp (recording r9) is not supported")
+    assert rows["r9"]["text"] is None
+    assert (rows["long-a"]["error"], rows["long-b"]["error"]) == (None, None)
+    assert abs(rows["long-a"]["duration_s"] - 1.5) < 1e-9
+    assert abs(rows["long-b"]["duration_s"] - (total_s - 1.5)) < 1e-9
+    assert (rows["long-a"]["start_s"], rows["long-b"]["start_s"]) == (0.0, 1.5)
+    assert (summary["rows"], summary["errors"]) == (6, 1)
