@@ -181,7 +181,7 @@ SCALE_ROWS = (
     ("utterances", "scale: manifest rows", "{}"),
     ("first_output_seconds", "scale: job start to first Parquet file (s)", "{:.1f}"),
     ("driver_peak_rss_bytes", "scale: driver peak RSS (GiB)", "{:.2f}"),
-    ("driver_read_fraction", "scale: driver read / corpus bytes", "{:.2%}"),
+    ("driver_read_fraction", "scale: driver read / corpus bytes, worst", "{:.4%}"),
 )
 
 
@@ -206,6 +206,10 @@ def format_table(result: dict) -> str:
     for key, label, fmt in SCALE_ROWS:
         if key in result.get("scale", {}):  # None where that part wrote nothing in time
             lines.append(f"{label:<42} {_fmt(key, fmt, result['scale'][key])}")
+    for fmt_name, corpus in result.get("scale", {}).get("corpora", {}).items():
+        lines.append(f"{'scale: driver read, ' + fmt_name + ' corpus':<42} "
+                     f"{corpus['driver_read_bytes']} of {corpus['corpus_bytes']} B "
+                     f"({corpus['driver_read_fraction']:.4%})")
     return "\n".join(lines)
 
 

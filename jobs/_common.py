@@ -192,9 +192,8 @@ def run_job(body, argv: list[str], module: str) -> int:
     except KeyboardInterrupt:
         return fail(INTERRUPTED, code=130)
     except ModelUnavailable as e:
-        print(f"{e}; to try the job with the random test checkpoint (nonsense text): "
-              f"{with_test_model(argv, module)}", file=sys.stderr)
-        return 1
+        return fail(f"{e}; to try the job with the random test checkpoint (nonsense text): "
+                    f"{with_test_model(argv, module)}", code=1)
     except Exception as e:  # noqa: BLE001 - sorted into user mistakes and bugs below
         known = user_error(e)
         if known is None:

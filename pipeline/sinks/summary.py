@@ -6,6 +6,7 @@ costs the driver a few columns, not one Python object per row.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pyarrow as pa
@@ -89,9 +90,17 @@ def summarize(table: pa.Table, *, new_ids, wall_seconds: float, model: str, sett
     }
 
 
+REASON_CHARS = 160
+
+
 def _reason(error: str) -> str:
-    """The kind of an error message, without file-specific details."""
-    return error.split(":", 1)[0][:80]
+    """The kind of an error message, without file-specific details: the text before its first
+    colon or parenthesis, whole, or cut at a word boundary within ``REASON_CHARS`` with an
+    ellipsis (``undecodable audio (soundfile: ...)`` → ``undecodable audio``)."""
+    head = re.split(r":| \(", error, maxsplit=1)[0].strip()
+    if len(head) <= REASON_CHARS:
+        return head
+    return head[:REASON_CHARS].rsplit(" ", 1)[0] + " …"
 
 
 def format_summary(summary: dict, output: str) -> str:

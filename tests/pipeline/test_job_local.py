@@ -117,7 +117,7 @@ def test_cli_stops_before_ray_when_the_model_is_unavailable(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert "not in the local cache" in lines[0]
+    assert lines[0].startswith("error: ") and "not in the local cache" in lines[0]
     assert lines[0].endswith(f"python -m jobs.transcribe --input examples --output {out} "
                              "--model tests/fixtures/granite-nar-tiny")
     assert "Ray" not in proc.stdout + proc.stderr and not out.exists()
