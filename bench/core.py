@@ -37,6 +37,7 @@ class BenchmarkConfig:
     warmup: int = 1
     repeats: int = 2  # runs of the scaled corpus, for the spread of its figures
     codecs: bool = True
+    codec_seconds: float = 3.0  # CPU seconds of decoding per codec, at least (bench/codecs.py)
     find_max_pack: bool = False  # CUDA only: search the largest --max-frames-per-pack that fits
     scale_rows: int = 0  # 0: no scale run (bench/scale.py)
     scale_corpus_mb: float = 300.0
@@ -139,7 +140,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         from bench.codecs import decode_costs
 
         echo("decode + features cost per codec (FLAC, MP3, Opus) ...")
-        result["decode_cores_per_1000x"] = decode_costs(waves)
+        result["decode_cores_per_1000x"] = decode_costs(waves, min_cpu_seconds=cfg.codec_seconds)
     if model.device.type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(model.device)
         if cfg.find_max_pack:

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="runs of the scaled pipeline corpus, to report the spread of its figures (default: 2)")
     p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (busy fraction, scaling)")
     p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus)")
+    p.add_argument("--codec-seconds", type=float, default=3.0,
+                   help="CPU seconds of decoding per codec for the decode cost, at least (default: 3)")
     p.add_argument("--scale-rows", type=int, default=0,
                    help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
     p.add_argument("--scale-corpus-mb", type=float, default=300.0,
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                           padded_batch_size=args.padded_batch_size, max_frames_per_pack=args.max_frames_per_pack,
                           threads=args.threads, pipeline=not args.no_pipeline, scale_factor=args.scale_factor,
                           repeats=args.repeats, codecs=not args.no_codecs,
+                          codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb)
     result = run_benchmark(cfg)
