@@ -163,7 +163,7 @@ def test_counts_and_hours_per_rule():
                                       "low_confidence": {"rows": 1, "seconds": 1800.0, "hours": 0.5}}
 
 
-def test_flags_help_aliases_and_formats(capsys):
+def test_flags_help_aliases_and_formats(capsys, tmp_path):
     parser = build_parser()
     args = parser.parse_args(["--input", "x", "--output", "y", "--min-duration", "1.5",
                               "--max-duration", "20"])
@@ -177,12 +177,12 @@ def test_flags_help_aliases_and_formats(capsys):
     assert parse_formats("nemo, hf,nemo") == ("nemo", "hf")
     with pytest.raises(ConfigError, match="--kept-format 'hf,tfrecord'"):
         parse_formats("hf,tfrecord")
-    assert main(["--input", str(TINY / "manifest.jsonl"), "--output", "/tmp/unused",
+    assert main(["--input", str(TINY / "manifest.jsonl"), "--output", str(tmp_path / "unused"),
                  "--kept-format", "csv"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: --kept-format 'csv'")
 
 
-def test_negative_threshold_is_a_one_line_error(capsys):
-    assert main(["--input", str(TINY / "manifest.jsonl"), "--output", "/tmp/unused",
+def test_negative_threshold_is_a_one_line_error(capsys, tmp_path):
+    assert main(["--input", str(TINY / "manifest.jsonl"), "--output", str(tmp_path / "unused"),
                  "--max-wer", "-1"]) == 2
     assert "--max-wer must be >= 0" in capsys.readouterr().err
