@@ -12,7 +12,7 @@ import sys
 from pipeline.config import (
     DEFAULT_MODEL, DEVICES, DTYPES, FEATURES_ON, NUMERICS, SUBTITLE_FORMATS, TIMESTAMPS, ConfigError, parse_actors,
 )
-from pipeline.storage import redact_env_credentials
+from pipeline.storage import redact_env_credentials, storage_advice, storage_error_line
 
 TEST_CHECKPOINT = "tests/fixtures/granite-nar-tiny"
 NUMBER = re.compile(r"^-\d|^-\.\d")
@@ -173,6 +173,18 @@ def user_error(exc: BaseException) -> BaseException | None:
                             ModelNotFoundError))
 
 
+def storage_setting_error(exc: BaseException) -> BaseException | None:
+    """A storage error behind ``exc`` that a setting causes (no credentials, an endpoint that
+    does not answer, rejected credentials), else ``None``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if storage_advice(exc) is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def message_of(exc: BaseException) -> str:
     """The first line of ``exc``'s message (Ray appends advice and tracebacks below it)."""
     text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
@@ -230,6 +242,9 @@ def run_job(body, argv: list[str], module: str) -> int:
     except Exception as e:  # noqa: BLE001 - sorted into user mistakes and bugs below
         known = user_error(e)
         if known is None:
+            setting = storage_setting_error(e)
+            if setting is not None:   # wherever it was raised: one line, the fix
+                return fail(storage_error_line("storage", setting), code=2)
             raise
         return fail(own_flags(message_of(known), module),
                     code=2 if isinstance(known, ConfigError) else 1)

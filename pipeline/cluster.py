@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from pipeline.config import ConfigError, TranscribeConfig
-from pipeline.storage import Storage, is_remote, strip_file_scheme
+from pipeline.storage import STORAGE_ERRORS, Storage, is_remote, strip_file_scheme
 
 # Storage errors Ray's Parquet writer retries with its own backoff (10 attempts, up to 32 s
 # apart), added to Ray's defaults: connection loss and 5xx from S3-compatible servers. Regular
@@ -346,7 +346,7 @@ def removing_output_if_left_empty(storage: Storage, output: str):
     fs, path = storage.filesystem(output)
     try:
         created = _missing_parts(fs, path, is_remote(output))
-    except OSError:   # cannot even look (credentials, network): the job's own checks say why
+    except STORAGE_ERRORS:   # cannot even look (credentials, network): the job's checks say why
         created = []
     try:
         yield
@@ -381,5 +381,114 @@ def _remove_if_empty(fs, path: str, remote: bool) -> None:
             # Filer-backed stores (SeaweedFS) keep the prefix as a folder entry until its
             # "folder/" key is deleted; elsewhere that key is absent and this is a no-op.
             fs.rm_file(path.rstrip("/") + "/")
-    except OSError:
+    except STORAGE_ERRORS:
         pass   # best effort: the job's own error is the one to report
+
+
+# --- what the inference pool asks for, against what the cluster has (never hang) ---------------
+
+DECODE_CPUS = 1.0   # a decode task's CPU request (pipeline/run.py): at least one must fit beside the actors
+
+
+def autoscaler_ceiling() -> dict | None:
+    """The most CPU and GPU the cluster's autoscaler may grow to (``{"CPU": n, "GPU": n}``), or
+    ``None`` when no autoscaler can add nodes (a local instance, a ``ray start`` cluster)."""
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+        if config is None or not config.node_group_configs:
+            return None
+        return {key: float(state._calculate_max_resource_from_cluster_config(config, key) or 0)
+                for key in ("CPU", "GPU")}
+    except Exception:  # noqa: BLE001 - an API Ray may move: without it, assume a fixed cluster
+        return None
+
+
+def plural(count: int, word: str) -> str:
+    """``1 actor``, ``2 actors``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _fits(per_actor: float, total: float, reserved: float = 0.0) -> float:
+    """How many actors asking ``per_actor`` fit in ``total`` less ``reserved`` (inf for 0)."""
+    if per_actor <= 0:
+        return float("inf")
+    return max(0.0, (total - reserved) // per_actor)
+
+
+def fit_resources(resources, *, cluster: dict | None = None, ceiling: dict | None | bool = False,
+                  explicit_cpus: bool = True, say=print):
+    """``resources`` (an :class:`~pipeline.config.ActorResources`) checked against the cluster:
+    the inference actors (``min_actors`` of them at least) plus :data:`DECODE_CPUS` for decoding
+    must fit in the cluster's CPUs and GPUs, or in what its autoscaler may add (``ceiling``;
+    ``False``: ask Ray). Otherwise Ray Data would wait forever for resources that never come.
+
+    * The smallest pool does not fit: :class:`ConfigError`, one line naming the flags to change.
+    * Only the largest does: ``max_actors`` is capped to what fits, with one ``note:`` line.
+    * The CPUs per actor were not given (``explicit_cpus`` false) and leave decoding no CPU: they
+      are lowered so that one CPU stays free, with a ``note:``.
+    """
+    if cluster is None:
+        import ray
+
+        cluster = ray.cluster_resources()
+    if ceiling is False:
+        ceiling = autoscaler_ceiling()
+    cpus = float(cluster.get("CPU", 0))
+    gpus = float(cluster.get("GPU", 0))
+    if ceiling is not None:
+        cpus, gpus = max(cpus, ceiling.get("CPU", 0)), max(gpus, ceiling.get("GPU", 0))
+
+    def has(amount: float, unit: str) -> str:
+        if ceiling is not None:
+            return f"the Ray cluster can grow to {amount:g} {unit}"
+        return f"the Ray cluster has {amount:g} {unit} and no autoscaler to add nodes"
+    low, high = resources.min_actors, resources.max_actors
+    if resources.num_gpus and _fits(resources.num_gpus, gpus) < low:
+        raise ConfigError(
+            f"the inference pool needs {plural(low, 'actor')} × {resources.num_gpus:g} GPU, but "
+            f"{has(gpus, 'GPU')}; pass --gpus-per-actor 0 to run the model on CPUs, or lower --actors "
+            "(or add GPU nodes)")
+    if not explicit_cpus and resources.num_cpus and \
+            _fits(resources.num_cpus, cpus, DECODE_CPUS) < low:
+        lowered = max(0.0, (cpus - DECODE_CPUS) / low)
+        say(f"note: {resources.num_cpus:g} CPU per inference actor would leave decoding no CPU "
+            f"on {cpus:g} CPU; each actor asks for {lowered:g} CPU instead (set --cpus-per-actor)")
+        resources = replace(resources, num_cpus=lowered)
+    fit = min(_fits(resources.num_cpus, cpus, DECODE_CPUS), _fits(resources.num_gpus, gpus), high)
+    if fit < low:
+        asked = low * resources.num_cpus + DECODE_CPUS
+        raise ConfigError(
+            f"the inference pool needs {plural(low, 'actor')} × {resources.num_cpus:g} CPU + "
+            f"{DECODE_CPUS:g} CPU for decoding = {asked:g} CPU, but {has(cpus, 'CPU')}; "
+            f"lower --actors (at most {int(fit)} fit beside decoding) or --cpus-per-actor")
+    if fit < high:
+        say(f"note: inference pool capped to {low}-{int(fit)} actors (--actors {low},{high} asked "
+            f"for up to {high}): {has(cpus, 'CPU')}, {gpus:g} GPU, and decoding needs "
+            f"{DECODE_CPUS:g} CPU beside the actors")
+        resources = replace(resources, max_actors=int(fit))
+    return resources
+
+
+def _contains(outer: str, inner: str) -> bool:
+    """Whether the folder/prefix ``outer`` is ``inner`` or holds it (same scheme, path prefix)."""
+    outer, inner = outer.rstrip("/"), inner.rstrip("/")
+    return bool(outer) and (inner == outer or inner.startswith(outer + "/"))
+
+
+def check_output_outside_inputs(inputs: tuple[str, ...], output: str) -> None:
+    """Refuse an output inside an input (every later run would read the results as input) or an
+    input inside the output (``--overwrite`` would delete it), before anything is listed. Paths
+    are compared as given after :func:`absolute_paths`; a glob's fixed folder is its input."""
+    for uri in inputs:
+        folder = uri.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+        folder = folder if folder == uri else folder.rsplit("/", 1)[0]
+        if _contains(folder, output):
+            raise ConfigError(f"--output {output} lies inside --input {uri}: every later run on "
+                              "that input would read the results as audio; pick an output "
+                              "outside the input")
+        if _contains(output, folder):
+            raise ConfigError(f"--input {uri} lies inside --output {output}: --overwrite would "
+                              "delete it and the results would mix with it; pick an output "
+                              "outside the input")

@@ -21,13 +21,14 @@ import pyarrow as pa
 
 from pipeline.checkpoint import check_local_checkpoint
 from pipeline.cluster import (
-    LIGHT_TASK_CPUS, light_tasks,
-    absolute_paths, alive_nodes, check_output_shared, configure_ray_data, ensure_ray,
+    DECODE_CPUS, LIGHT_TASK_CPUS, check_output_outside_inputs, light_tasks, plural,
+    absolute_paths, alive_nodes, check_output_shared, configure_ray_data, ensure_ray, fit_resources,
     removing_output_if_left_empty, results_line,
 )
 from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
 from pipeline.stages.decode import DecodeSettings, decode_task_memory_bytes
 from pipeline.faults import fault_env
+from pipeline.progress import ProgressWatch
 from pipeline.stages.inference import Transcriber
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
@@ -61,18 +62,23 @@ def decode_block_rows(rows: int, cpus: float) -> int:
     return min(high, max(low, math.ceil(rows / max(1.0, cpus * BLOCKS_PER_CPU))))
 
 
-def items_dataset(index: Index, done_ids, storage: Storage):
+def index_items(index: Index, done_ids):
     """The items to decode, from the materialized index: repeats marked, resumed ids and
     unscorable rows left out, cut into blocks of ``decode_block_rows`` (materialized: a block is
-    split once, before decoding starts, never by a task that holds a CPU the decoders need),
-    then Parquet audio read a row group at a time, as decoding asks for it."""
+    split once, before decoding starts, never by a task that holds a CPU the decoders need)."""
     import ray
 
     rows = decode_block_rows(index.rows, ray.cluster_resources().get("CPU", 1))
-    selected = index.dataset.map_batches(
+    return index.dataset.map_batches(
         select_items, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
         fn_kwargs={"duplicate_orders": index.duplicate_orders, "done_ids": done_ids},
     ).repartition(target_num_rows_per_block=rows).materialize()
+
+
+def items_dataset(index: Index, done_ids, storage: Storage):
+    """:func:`index_items`, then Parquet audio read a row group at a time, as decoding asks for
+    it."""
+    selected = index_items(index, done_ids)
     return selected.map_batches(
         prefetch_parquet, batch_format="pyarrow", batch_size=None, fn_kwargs={"storage": storage},
         num_cpus=LIGHT_TASK_CPUS, compute=light_tasks())
@@ -81,9 +87,19 @@ def items_dataset(index: Index, done_ids, storage: Storage):
 def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelSpec,
                   storage: Storage, resources: ActorResources):
     """The lazy Ray dataset of output rows for the index rows not in ``done_ids``."""
+    return transcription_stages(items_dataset(index, done_ids, storage), config, spec, storage,
+                                resources)
+
+
+def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, storage: Storage,
+                         resources: ActorResources, passthrough: tuple[str, ...] = ()):
+    """Decode (CPU tasks) → packed inference (actor pool) → score, on a Ray dataset of index
+    items (``ITEM_SCHEMA``, plus ``data`` where the bytes are already there): the one code path
+    of the jobs and of the Ray Data API (``pipeline/data.py``). ``passthrough`` columns of
+    ``items`` are carried to the output unchanged."""
     import ray.data
 
-    items = items_dataset(index, done_ids, storage)
+    passthrough = tuple(passthrough)
     settings = DecodeSettings(max_duration_s=config.max_duration_seconds,
                               max_segment_s=config.max_segment_seconds,
                               silence_dbfs=config.silence_dbfs)
@@ -93,7 +109,8 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
     decoded = items.map_batches(
         decode_batch, batch_format="pyarrow", batch_size=DECODE_BATCH_ROWS, num_cpus=1,
         memory=decode_memory_request(settings),
-        fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio})
+        fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio,
+                   "passthrough": passthrough})
     inferred = decoded.map_batches(
         Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
         compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
@@ -103,11 +120,12 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
         fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
                                "max_frames_per_pack": config.max_frames_per_pack,
                                "num_threads": max(1, int(resources.num_cpus)),
-                               "with_audio": config.with_audio})
+                               "with_audio": config.with_audio, "passthrough": passthrough})
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
-        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
+        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio,
+                   "passthrough": passthrough})
 
 
 def decode_memory_request(settings: DecodeSettings) -> int:
@@ -176,12 +194,24 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     started = time.monotonic()
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
+    check_output_outside_inputs(config.inputs, config.output)
     listings = list_inputs(config.inputs, config.format, storage)
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
     prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     ensure_ray()
     configure_ray_data()
     check_output_shared(config.output, alive_nodes())
+    # What the inference pool asks for must fit beside decoding, or Ray Data waits forever.
+    resources = fit_resources(resolve_resources(config, ray.cluster_resources()), say=echo,
+                              explicit_cpus=config.cpus_per_actor is not None)
+    needs = {"decode_batch": f"{DECODE_CPUS:g} CPU per task",
+             "Transcriber": f"{resources.num_cpus:g} CPU and {resources.num_gpus:g} GPU per actor"}
+    with ProgressWatch(echo, needs=needs):
+        return _index_and_write(config, spec, storage, listings, resources, started, echo)
+
+
+def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage, listings,
+                     resources: ActorResources, started: float, echo) -> dict:
     index = build_index(plan_units(listings), IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter))
@@ -191,15 +221,15 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     done = existing_ids(storage, config.output) if config.resume else pa.array([], pa.string())
     todo = remaining_ids(index.ids, done)
     formats = ", ".join(sorted({listing.format for listing in listings}))
-    echo(f"indexed {index.rows} utterances ({formats}) from {len(listings)} input(s); "
+    echo(f"indexed {plural(index.rows, 'utterance')} ({formats}) from {len(listings)} input(s); "
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"
          + (f", {index.dropped_unscorable} without a scorable reference left out"
             if config.reference_filter else "")
          + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else ""))
 
-    resources = resolve_resources(config, ray.cluster_resources())
     if len(todo):
-        echo(f"inference: {resources.min_actors}-{resources.max_actors} actor(s), "
+        echo(f"inference: {resources.min_actors}-{resources.max_actors} "
+             f"actor{'' if resources.max_actors == 1 else 's'}, "
              f"{resources.num_gpus:g} GPU and {resources.num_cpus:g} CPU each")
         write_dataset(build_dataset(index, done, config, spec, storage, resources), storage,
                       config.output)

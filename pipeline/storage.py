@@ -152,6 +152,47 @@ class Storage:
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
+def _client_errors() -> tuple[type, ...]:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:   # no S3 client installed: only OSErrors can come
+        return ()
+    return (BotoCoreError, ClientError)
+
+
+# What a storage call can raise besides OSError: botocore's own errors (no credentials, an
+# endpoint that does not answer) reach us unwrapped through s3fs.
+STORAGE_ERRORS: tuple[type, ...] = (OSError, *_client_errors())
+CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
+                     "NoAuthTokenError")
+ENDPOINT_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "InvalidEndpointConfigurationError")
+REJECTED_CREDENTIALS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
+                        "ExpiredToken", "Forbidden")
+
+
+def storage_advice(exc: BaseException) -> str | None:
+    """What to fix for a storage error caused by a setting (missing or rejected credentials, an
+    endpoint that does not answer), or ``None`` for other errors."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & set(CREDENTIAL_ERRORS):
+        return ("no S3 credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE), and --s3-endpoint URL for an S3-compatible store")
+    if names & set(ENDPOINT_ERRORS):
+        return ("the S3 endpoint does not answer: check --s3-endpoint URL (default: "
+                "$AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS itself)")
+    if any(word in str(exc) for word in REJECTED_CREDENTIALS):
+        return ("the S3 store refused the credentials: check AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY and --s3-endpoint")
+    return None
+
+
+def storage_error_line(what: str, exc: BaseException) -> str:
+    """One line for a storage error met while doing ``what`` (``--input s3://b/x``)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    advice = storage_advice(exc) or "check the path, --s3-endpoint and the AWS credentials"
+    return f"{what} cannot be reached ({type(exc).__name__}: {first}); {advice}"
+
+
 def redact_env_credentials(text: str, environ=None) -> str:
     """``text`` with the values of the AWS credential variables replaced by ``***``."""
     env = os.environ if environ is None else environ

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from pipeline.sinks.atomic_fs import TEMP_PREFIX, write_bytes_atomically
 from pipeline.config import ConfigError
 from pipeline.retry import retry_call
-from pipeline.storage import Storage, is_remote
+from pipeline.storage import STORAGE_ERRORS, Storage, is_remote, storage_advice, storage_error_line
 
 SUMMARY_NAME = "_summary.json"
 PROBE_PREFIX = ".nle-write-probe-"
@@ -63,7 +63,9 @@ def check_writable(storage: Storage, output: str) -> None:
             fs.makedirs(path, exist_ok=True)
         _retry(storage, f"writing to {output}", lambda: fs.pipe_file(probe, b"ok"))
         _retry(storage, f"writing to {output}", lambda: fs.rm(probe))
-    except OSError as e:
+    except STORAGE_ERRORS as e:
+        if storage_advice(e):
+            raise ConfigError(storage.redact(storage_error_line(f"--output {output}", e))) from e
         raise ConfigError(storage.redact(
             f"--output {output} is not writable ({type(e).__name__}: {e}); pick a location you "
             "can write to, or fix its permissions / bucket name / credentials")) from e
@@ -84,7 +86,17 @@ def remove_leftovers(storage: Storage, output: str) -> None:
 
 def prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bool) -> None:
     """Refuse an output holding results unless resuming; ``overwrite`` empties it first. Checks
-    that the output is writable."""
+    that the output is writable. Missing credentials or an endpoint that does not answer are a
+    :class:`ConfigError` (one line with the fix)."""
+    try:
+        _prepare_output(storage, output, resume=resume, overwrite=overwrite)
+    except STORAGE_ERRORS as e:
+        if storage_advice(e) is None and isinstance(e, OSError):
+            raise
+        raise ConfigError(storage.redact(storage_error_line(f"--output {output}", e))) from e
+
+
+def _prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bool) -> None:
     if has_results(storage, output):
         if overwrite:
             fs, path = storage.filesystem(output)

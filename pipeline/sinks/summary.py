@@ -79,7 +79,9 @@ def summarize(table: pa.Table, *, new_ids, wall_seconds: float, model: str, sett
         "wall_seconds": round(wall_seconds, 3),
         "rows_inferred": int(pc.sum(pc.cast(is_new, pa.int64())).as_py() or 0),
         "audio_seconds_inferred": round(audio_new, 3),
-        "rtfx": round(audio_new / wall_seconds, 3) if wall_seconds > 0 else None,
+        # None when this run computed nothing (a resumed, finished output): no speed to report.
+        "rtfx": round(audio_new / wall_seconds, 3) if wall_seconds > 0 and pc.any(is_new).as_py()
+        else None,
         "accelerator_busy": accelerator_busy(table.filter(is_new)),
         "wer": errors_words / words if words else None,
         "wer_errors": errors_words,
@@ -113,7 +115,9 @@ def format_summary(summary: dict, output: str) -> str:
         f"rows            {summary['rows']}  (this run: {summary['rows_inferred']}, "
         f"errors: {summary['errors']})",
         f"audio           {summary['audio_seconds']:.1f} s ({hours:.2f} h)",
-        f"wall time       {summary['wall_seconds']:.1f} s   RTFx {summary['rtfx']}",
+        f"wall time       {summary['wall_seconds']:.1f} s   " + (
+            f"RTFx {summary['rtfx']}" if summary["rtfx"] is not None
+            else "RTFx n/a (this run transcribed nothing new)"),
         f"accelerator     {'n/a' if busy is None else f'{busy:.1%}'} busy "
         "(model forward time / inference actors' lifetime)",
     ]

@@ -19,7 +19,7 @@ from pipeline.sources.formats import (
     FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
 )
 from pipeline.sources.ids import strip_extension
-from pipeline.storage import Storage, to_uri
+from pipeline.storage import STORAGE_ERRORS, Storage, storage_error_line, to_uri
 
 # Audio files of a folder are indexed this many to a Ray task.
 FILES_PER_UNIT = 4096
@@ -67,10 +67,8 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
     try:
         listed = retry_call(lambda: _find(fs, path), what=f"listing {uri}",
                             budget_s=storage.retry_seconds, redact=storage.redact)
-    except OSError as e:
-        raise ConfigError(storage.redact(
-            f"--input {uri!r} cannot be listed ({type(e).__name__}: {e}); check the path, "
-            "--s3-endpoint and the AWS credentials")) from e
+    except STORAGE_ERRORS as e:
+        raise ConfigError(storage.redact(storage_error_line(f"--input {uri!r}", e))) from e
     if listed is None:
         raise ConfigError(f"--input {uri!r} does not exist (or is not readable); check the path "
                           "(for s3:// also --s3-endpoint and the AWS credentials)")

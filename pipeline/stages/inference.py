@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from pipeline.faults import on_batch
 from pipeline.model_ref import ModelSpec
+from pipeline.stages.passthrough import carry_columns
 from pipeline.stages.packing import plan_packs, restore_order
 from pipeline.sinks.schema import output_schema, rows_to_table
 from pipeline.stages.segment import joint_confidence, join_texts
@@ -68,7 +69,7 @@ class Transcriber:
     """Ray Data callable class: ``__init__`` loads the model, ``__call__`` transcribes a batch."""
 
     def __init__(self, spec: ModelSpec, *, editing_steps: int, max_frames_per_pack: int,
-                 num_threads: int, with_audio: bool):
+                 num_threads: int, with_audio: bool, passthrough: tuple[str, ...] = ()):
         import torch
 
         from model import load_model
@@ -84,6 +85,7 @@ class Transcriber:
         self.editing_steps = editing_steps
         self.max_frames_per_pack = max_frames_per_pack
         self.schema = output_schema(with_audio)
+        self.passthrough = tuple(passthrough)   # user columns carried through (pipeline/data.py)
         self.node = current_node_id()
         self.batches_done = 0   # for the test-only fault switch (pipeline/faults.py)
 
@@ -129,7 +131,8 @@ class Transcriber:
     def __call__(self, batch: pa.Table) -> pa.Table:
         on_batch(self.batches_done)
         self.batches_done += 1
-        rows = batch.drop_columns(["features"]).to_pylist()
+        rows = batch.drop_columns(["features", *(n for n in self.passthrough
+                                                 if n in batch.column_names)]).to_pylist()
         todo = [i for i, r in enumerate(rows) if not r["error"] and not r["silent"]]
         frames = batch.column("features").to_pylist() if todo else []
         # Every segment of every input goes into the same packs; results are regrouped per input.
@@ -165,4 +168,4 @@ class Transcriber:
                        infer_warmup_seconds=warmed.get(i),
                        infer_actor=self.actor_id, infer_actor_start=self.started_at, infer_batch_end=ended)
             out.append(row)
-        return rows_to_table(out, self.schema)
+        return carry_columns(rows_to_table(out, self.schema), batch, self.passthrough)

@@ -15,6 +15,7 @@ from pipeline.stages.decode import (
     SAMPLE_RATE, BadAudio, DecodeSettings, decode, features_for, is_silent, one_line,
 )
 from pipeline.stages.fetch import fetch_audio
+from pipeline.stages.passthrough import carry_columns
 from pipeline.sinks.schema import decoded_schema, rows_to_table
 from pipeline.stages.segment import plan_segments, segment_times
 from pipeline.storage import Storage
@@ -70,7 +71,9 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
 
 
 def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
-                 with_audio: bool) -> pa.Table:
+                 with_audio: bool, passthrough: tuple[str, ...] = ()) -> pa.Table:
+    """Index items → decoded rows (``decoded_schema``), plus the ``passthrough`` columns of
+    ``batch`` unchanged (``pipeline/stages/passthrough.py``)."""
     from model import log_mel
 
     items = batch.to_pylist()
@@ -83,4 +86,4 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
         if with_audio:
             row["audio"] = data
         rows.append(row)
-    return rows_to_table(rows, decoded_schema(with_audio))
+    return carry_columns(rows_to_table(rows, decoded_schema(with_audio)), batch, passthrough)
