@@ -157,7 +157,11 @@ def with_test_model(argv: list[str], module: str) -> str:
 def fail(message: str, code: int = 2) -> int:
     """Print ``message`` as one ``error:`` line on stderr (credentials blanked) and return ``code``."""
     first = redact_env_credentials(str(message)).strip().splitlines() or ["unknown error"]
-    print(f"error: {first[0]}", file=sys.stderr)
+    sys.stdout.flush()
+    # On a terminal a progress bar may hold the current line: return to its start and clear it,
+    # so the error line never runs on from a bar.
+    start = "\r\x1b[K" if sys.stderr.isatty() else ""
+    print(f"{start}error: {first[0]}", file=sys.stderr)
     return code
 
 
@@ -198,6 +202,12 @@ def resolve_job_model(config):
 
     check_local_checkpoint(config.model)
     return resolve_model(config.model, config.revision, config.device, config.dtype)
+
+
+def cli_words(message: str) -> str:
+    """A message written for Python users (``load_model('X')``) as the command line says it
+    (``--model X``)."""
+    return re.sub(r"load_model\('([^']*)'\)", r"--model \1", message)
 
 
 def own_flags(message: str, module: str) -> str:
@@ -246,6 +256,6 @@ def run_job(body, argv: list[str], module: str) -> int:
             if setting is not None:   # wherever it was raised: one line, the fix
                 return fail(storage_error_line("storage", setting), code=2)
             raise
-        return fail(own_flags(message_of(known), module),
+        return fail(own_flags(cli_words(message_of(known)), module),
                     code=2 if isinstance(known, ConfigError) else 1)
     return 0

@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale-corpus-mb", type=float, default=300.0,
                    help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--verbose", action="store_true",
+                   help="show Ray's notices and worker output (default: Ray's own log files only)")
     return p.parse_args(argv)
 
 
@@ -66,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
                           codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb)
-    result = run_benchmark(cfg)
+    from pipeline.cluster import quiet_console
+
+    with quiet_console(args.verbose):   # Ray's notices and the core worker's false alarm: logs only
+        result = run_benchmark(cfg)
     print()
     print(format_table(result))
     if args.json:

@@ -77,7 +77,7 @@ def _download(repo_id: str, revision: str | None) -> Path:
             raise ModelNotFoundError(
                 f"model {repo_id!r} is not in the local Hugging Face cache and the hub could not be reached "
                 f"({type(online_error).__name__}); pass a local checkpoint folder instead, "
-                "e.g. --model tests/fixtures/granite-nar-tiny"
+                "e.g. load_model('tests/fixtures/granite-nar-tiny')"
             ) from online_error
 
 

@@ -37,7 +37,9 @@ RETRIED_WRITE_ERRORS = (r"AWS Error NETWORK_CONNECTION", r"Could not connect",
 GCS_PROBE_TIMEOUT_S = 3.0
 # Ray log lines that are noise to a user of this job (shown with --verbose): the token-auth
 # notice every Ray >= 2.60 driver prints.
-QUIET_PATTERNS = (re.compile(r"Token authentication is enabled for this Ray cluster"),)
+QUIET_PATTERNS = (re.compile(r"Token authentication is enabled for this Ray cluster"),
+                  # switched off on purpose in a narrow terminal (pipeline/progress.py)
+                  re.compile(r"^Progress bars disabled\. To enable"))
 # Ray's core worker (C++) writes this straight to the driver's stderr for every Ray Data actor
 # pool, whose constructor arguments Ray Data itself ``ray.put``s (its DataContext and the
 # MapTransformer holding our class and its small by-value kwargs; ray#57733). The driver owns and
@@ -124,6 +126,22 @@ def job_console():
         active = _native_filter.pop("active", None)
         if active is not None:
             active.close()
+
+
+@contextmanager
+def quiet_console(verbose: bool = False):
+    """For commands that start Ray their own way (``jobs.benchmark``): inside, unless
+    ``verbose``, Ray's notices (:data:`QUIET_PATTERNS`) and the core worker's false alarm
+    (:data:`NATIVE_NOISE`) stay off the console, as :func:`job_console` keeps them for the jobs."""
+    if verbose:
+        yield
+        return
+    quiet_ray_logs(False)
+    native = _NativeStderrFilter()
+    try:
+        yield
+    finally:
+        native.close()
 
 
 class _NativeStderrFilter:
@@ -234,6 +252,11 @@ def configure_ray_data() -> None:
     context.retried_io_errors.extend(p for p in RETRIED_WRITE_ERRORS
                                      if p not in context.retried_io_errors)
     context.raise_original_map_exception = True
+    # A terminal too narrow for Ray's bars gets our plain progress lines instead (progress.py).
+    from pipeline.progress import console_progress_mode
+
+    if console_progress_mode() == "lines":
+        context.enable_progress_bars = False
     # The light stages' task cap (the cluster's CPUs) is an upper bound; Ray warns whenever a
     # stage has fewer blocks than that, which says nothing a user can act on.
     warnings.filterwarnings("ignore", message=r"The maximum number of concurrent tasks for",

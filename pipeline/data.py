@@ -46,16 +46,22 @@ from pipeline.storage import Storage
 __all__ = ["TranscriberConfig", "SpeechTranscriber", "build_transcriber", "read_corpus",
            "write_results", "score", "word_error_rate", "pseudo_label_filter"]
 
-# What a Python user passes where a job user passes a flag (messages name the parameter).
-PYTHON_NAMES = {"--model": "model=", "--actors": "actors=", "--gpus-per-actor": "gpus_per_actor=",
-                "--cpus-per-actor": "cpus_per_actor=", "--input": "uris"}
+# A flag of a job's message → this API's name for it (the others: TranscriberConfig's fields).
+PYTHON_NAMES = {"input": "uris", "output": "uri"}
+FLAG = re.compile(r"--([a-z][a-z0-9-]*)(?: (?=[\w./~-])([\w./~-]+))?")
 
 
 def for_python(message: str) -> str:
-    """A job's one-line message with its flags named as this API's parameters."""
-    for flag, name in PYTHON_NAMES.items():
-        message = re.sub(rf"{re.escape(flag)}(?![\w-])(\s+)?", lambda m: name, message)
-    return message
+    """A job's one-line message with its flags as this API's parameters: ``--gpus-per-actor 0``
+    → ``gpus_per_actor=0``, ``--model X`` → ``model=X``, ``--input`` → ``uris``."""
+    def name(match: re.Match) -> str:
+        flag, value = match.group(1), match.group(2)
+        python = PYTHON_NAMES.get(flag, flag.replace("-", "_"))
+        if flag in PYTHON_NAMES:
+            return python + (f" {value}" if value else "")
+        return f"{python}={value}" if value else f"{python}="
+
+    return FLAG.sub(name, message)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,9 @@ def _resolve(config: TranscribeConfig) -> ModelSpec:
         raise ConfigError(for_python(str(e))) from None
 
 
+USER_COLUMN = "_user_columns"   # the user's other columns, as one struct, through the stages
+
+
 # --- user rows → index items -------------------------------------------------------------------
 
 def _cell(value) -> tuple[bytes | None, str | None]:
@@ -144,6 +153,7 @@ def user_items(batch: pa.Table, *, config: TranscriberConfig) -> pa.Table:
     derived, is an error row."""
     from pipeline.sources.items import file_item
 
+    check_columns(batch.schema, config)
     rows = batch.select([c for c in _used_columns(config) if c in batch.column_names]).to_pylist()
     items, data = [], []
     for row in rows:
@@ -166,9 +176,25 @@ def user_items(batch: pa.Table, *, config: TranscriberConfig) -> pa.Table:
         data.append(raw)
     table = pa.Table.from_pylist(items, schema=ITEM_SCHEMA).append_column(
         "data", pa.array(data, pa.binary()))
-    for name in passthrough_columns(batch.schema, config):
-        table = table.append_column(batch.schema.field(name), batch.column(name))
+    extras = passthrough_columns(batch.schema, config)
+    if extras:   # one struct column through the stages, unpacked by ``user_columns`` at the end
+        packed = pa.StructArray.from_arrays(
+            [batch.column(n).combine_chunks() for n in extras],
+            fields=[batch.schema.field(n) for n in extras])
+        table = table.append_column(USER_COLUMN, packed)
     return table
+
+
+def user_columns(batch: pa.Table) -> pa.Table:
+    """The output rows with the user's columns (:data:`USER_COLUMN`) unpacked after the
+    contract's."""
+    if USER_COLUMN not in batch.column_names:
+        return batch
+    packed = batch.column(USER_COLUMN).combine_chunks()
+    batch = batch.drop_columns([USER_COLUMN])
+    for i, field in enumerate(packed.type):
+        batch = batch.append_column(field, packed.field(i))
+    return batch
 
 
 def _used_columns(config: TranscriberConfig) -> list[str]:
@@ -194,7 +220,7 @@ def check_columns(schema: pa.Schema, config: TranscriberConfig) -> None:
     kind = schema.field(config.audio_column).type
     if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or
             pa.types.is_string(kind) or pa.types.is_large_string(kind) or
-            pa.types.is_struct(kind)):
+            pa.types.is_struct(kind) or pa.types.is_null(kind)):   # null: a block of rows without audio
         raise ConfigError(f"audio column {config.audio_column!r} is {kind}; it must hold bytes, "
                           "a URI/path string, or a {bytes, path} struct")
     if config.id_column not in names and pa.types.is_binary(kind) and \
@@ -240,28 +266,28 @@ class SpeechTranscriber:
         storage = Storage.from_env(self.config.s3_endpoint)
         resources = resolve_resources(self.job, ray.cluster_resources())
         try:
-            resources = fit_resources(resources, say=self.echo)
+            resources = fit_resources(resources, say=self.echo,
+                                      explicit_cpus=self.config.cpus_per_actor is not None)
         except ConfigError as e:
             raise ConfigError(for_python(str(e))) from None
         schema = ds.schema(fetch_if_missing=False)
         schema = getattr(schema, "base_schema", schema)
-        if schema is not None and set(ITEM_SCHEMA.names) <= set(schema.names):
+        if isinstance(schema, pa.Schema) and set(ITEM_SCHEMA.names) <= set(schema.names):
             # rows of read_corpus: index items, read the jobs' way
             passthrough = tuple(n for n in schema.names if n not in ITEM_SCHEMA.names)
             items = ds.map_batches(prefetch_parquet, batch_format="pyarrow", batch_size=None,
                                    fn_kwargs={"storage": storage}, num_cpus=LIGHT_TASK_CPUS,
                                    compute=light_tasks())
-        else:
-            if isinstance(schema, pa.Schema):
-                check_columns(schema, self.config)
-                passthrough = tuple(passthrough_columns(schema, self.config))
-            else:
-                raise ConfigError("the dataset's columns are unknown before it runs; "
-                                  "materialize() it or read it with a known schema first")
-            items = ds.map_batches(user_items, batch_format="pyarrow",
-                                   fn_kwargs={"config": self.config}, num_cpus=LIGHT_TASK_CPUS,
-                                   compute=light_tasks())
-        return transcription_stages(items, self.job, self.spec, storage, resources, passthrough)
+            return transcription_stages(items, self.job, self.spec, storage, resources,
+                                        passthrough)
+        if isinstance(schema, pa.Schema):   # known without running: check now, else per batch
+            check_columns(schema, self.config)
+        items = ds.map_batches(user_items, batch_format="pyarrow",
+                               fn_kwargs={"config": self.config}, num_cpus=LIGHT_TASK_CPUS,
+                               compute=light_tasks())
+        out = transcription_stages(items, self.job, self.spec, storage, resources, (USER_COLUMN,))
+        return out.map_batches(user_columns, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
+                               compute=light_tasks())
 
 
 def build_transcriber(config: TranscriberConfig | None = None, *, echo=print) -> SpeechTranscriber:

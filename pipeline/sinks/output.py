@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from pipeline.sinks.atomic_fs import TEMP_PREFIX, write_bytes_atomically
 from pipeline.config import ConfigError
-from pipeline.retry import retry_call
+from pipeline.retry import StorageUnavailable, retry_call
 from pipeline.storage import STORAGE_ERRORS, Storage, is_remote, storage_advice, storage_error_line
 
 SUMMARY_NAME = "_summary.json"
@@ -94,6 +94,10 @@ def prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bo
         if storage_advice(e) is None and isinstance(e, OSError):
             raise
         raise ConfigError(storage.redact(storage_error_line(f"--output {output}", e))) from e
+    except StorageUnavailable as e:   # before any work: a setting to check, nothing to resume
+        if e.__cause__ is None or storage_advice(e.__cause__) is None:
+            raise
+        raise ConfigError(storage.redact(storage_error_line(f"--output {output}", e.__cause__))) from e
 
 
 def _prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bool) -> None:

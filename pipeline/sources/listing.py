@@ -14,12 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from pipeline.config import ConfigError
-from pipeline.retry import retry_call
+from pipeline.retry import StorageUnavailable, retry_call
 from pipeline.sources.formats import (
     FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
 )
 from pipeline.sources.ids import strip_extension
-from pipeline.storage import STORAGE_ERRORS, Storage, storage_error_line, to_uri
+from pipeline.storage import STORAGE_ERRORS, Storage, storage_advice, storage_error_line, to_uri
 
 # Audio files of a folder are indexed this many to a Ray task.
 FILES_PER_UNIT = 4096
@@ -69,6 +69,11 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
                             budget_s=storage.retry_seconds, redact=storage.redact)
     except STORAGE_ERRORS as e:
         raise ConfigError(storage.redact(storage_error_line(f"--input {uri!r}", e))) from e
+    except StorageUnavailable as e:   # before any work: no --resume to advise, a setting to check
+        cause = e.__cause__
+        if cause is None or storage_advice(cause) is None:
+            raise
+        raise ConfigError(storage.redact(storage_error_line(f"--input {uri!r}", cause))) from e
     if listed is None:
         raise ConfigError(f"--input {uri!r} does not exist (or is not readable); check the path "
                           "(for s3:// also --s3-endpoint and the AWS credentials)")
