@@ -6,8 +6,9 @@ streaming executor reports to its stats actor every few seconds; only the driver
 one background thread. Without that actor (another Ray version) the watch stays silent.
 
 * Stall: no operator completes a task for :func:`stall_seconds` (``$NLE_STALL_SECONDS``,
-  default 180) → one ``note:`` line naming the stage that waits, what it asks Ray for, and what
-  the cluster has free. One note per stall; progress resets it.
+  default 180; Ray reports its counters every 5 s, so values below ~10 s can see a stall where
+  there is none) → one ``note:`` line naming the stage that waits, what it asks Ray for, and
+  what the cluster has free. One note per stall; progress resets it.
 * Narrow terminal (:func:`progress_mode`): on a terminal narrower than :data:`BAR_COLUMNS`,
   Ray's bars (one per stage, wider than the screen) wrap into hundreds of lines; there Ray's bars
   are switched off and a ``progress:`` line (stage done/total, cut to the width) is printed every
@@ -78,10 +79,18 @@ def progress_line(operators: list[dict], width: int) -> str:
     return line if len(line) <= width else line[:max(10, width - 1)] + "…"
 
 
-def waiting_stage(operators: list[dict]) -> dict | None:
-    """The stage a stalled run waits in: the first unfinished one with queued input blocks, else
-    the first unfinished one."""
+def waiting_stage(operators: list[dict], requests: dict[str, dict] | None = None,
+                  free: dict | None = None) -> dict | None:
+    """The stage a stalled run waits in: the first unfinished one whose resource request
+    (``requests``: a name fragment → ``{"CPU": n, "GPU": n}`` per task or actor) the ``free``
+    resources cannot meet; else the first unfinished one with queued input blocks; else the
+    first unfinished one."""
     unfinished = [op for op in operators if op.get("state") != "FINISHED"]
+    free = free or {}
+    for op in unfinished:
+        for key, request in (requests or {}).items():
+            if key in op["name"] and any(free.get(r, 0) < n for r, n in request.items() if n):
+                return op
     queued = [op for op in unfinished if op.get("queued_blocks", 0) > 0]
     return (queued or unfinished or [None])[0]
 
@@ -116,10 +125,12 @@ class ProgressWatch:
     """The background thread of the module docstring; use as a context manager."""
 
     def __init__(self, echo=print, *, needs: dict[str, str] | None = None,
+                 requests: dict[str, dict] | None = None,
                  stall_s: float | None = None, lines: bool | None = None,
                  poll_s: float | None = None):
         self.echo = echo
         self.needs = needs or {}
+        self.requests = requests or {}
         self.stall_s = stall_seconds() if stall_s is None else stall_s
         self.lines = (console_progress_mode() == "lines") if lines is None else lines
         self.poll_s = poll_s or min(2.0, self.stall_s / 3)
@@ -155,10 +166,11 @@ class ProgressWatch:
             if signature != last_signature:
                 last_signature, last_change, noted = signature, now, False
             elif not noted and now - last_change >= self.stall_s:
-                op = waiting_stage(operators)
+                free = ray.available_resources()
+                op = waiting_stage(operators, self.requests, free)
                 if op is not None:
                     self.echo(stall_note(op, now - last_change, self._needs_of(op["name"]),
-                                         ray.available_resources(), ray.cluster_resources()))
+                                         free, ray.cluster_resources()))
                     noted = True
             if self.lines and now - last_line >= LINE_INTERVAL_S and signature != printed:
                 self.echo(progress_line(operators, shutil.get_terminal_size((80, 24)).columns))

@@ -206,7 +206,9 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
                               explicit_cpus=config.cpus_per_actor is not None)
     needs = {"decode_batch": f"{DECODE_CPUS:g} CPU per task",
              "Transcriber": f"{resources.num_cpus:g} CPU and {resources.num_gpus:g} GPU per actor"}
-    with ProgressWatch(echo, needs=needs):
+    requests = {"decode_batch": {"CPU": DECODE_CPUS},
+                "Transcriber": {"CPU": resources.num_cpus, "GPU": resources.num_gpus}}
+    with ProgressWatch(echo, needs=needs, requests=requests):
         return _index_and_write(config, spec, storage, listings, resources, started, echo)
 
 
