@@ -175,7 +175,7 @@ def test_readme_follow_logs_and_stop_a_job(cluster, tmp_path):
     while time.monotonic() < deadline and "inference:" not in logs:
         time.sleep(3)
         logs = ray_cli("job", "logs", "--address", dashboard, job_id).stdout
-    assert "inference: 1-1 actor(s), 1 GPU and 1 CPU each" in logs, logs[-3000:]
+    assert "inference: 1-1 actor, 1 GPU and 1 CPU each" in logs, logs[-3000:]
     stop = ray_cli("job", "stop", "--address", dashboard, job_id, timeout=180)
     assert stop.returncode == 0, (stop.stdout + stop.stderr)[-3000:]
     status = ray_cli("job", "status", "--address", dashboard, job_id)

@@ -120,7 +120,7 @@ def test_head_elsewhere_then_the_same_head_killed(ray_tmp, tmp_path):
     # Ray is reached before indexing (the index is read by Ray tasks): the note is the first line.
     assert seen == [f"note: the Ray cluster recorded in {recorded} ({stale}) does not answer; "
                     "starting a local Ray instance instead\n"]
-    assert stdout.splitlines()[1] == ("indexed 1 utterances (audio) from 1 input(s); 1 to "
+    assert stdout.splitlines()[1] == ("indexed 1 utterance (audio) from 1 input(s); 1 to "
                                       "transcribe, 0 already in the output")
     assert noticed < 60, noticed
     assert stdout.splitlines()[-1] == f"results: {out}"

@@ -60,7 +60,7 @@ def test_credentials_never_leak(fake_credentials, tmp_path, ray_tmpdir):
                  if line.strip() and "logging_progress.py" not in line]
         assert len(lines) == 1 and lines[0].startswith("error: "), failed.stderr
     assert "not writable" in no_bucket.stderr
-    assert "cannot be listed" in wrong_secret.stderr
+    assert "cannot be reached" in wrong_secret.stderr and "refused the credentials" in wrong_secret.stderr
 
     leaks = leaks_in_files(local) + leaks_in_files(pathlib.Path(ray_tmpdir))
     for result in (ok, no_bucket, wrong_secret):
