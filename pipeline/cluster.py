@@ -215,6 +215,8 @@ def quiet_ray_logs(verbose: bool) -> None:
             if isinstance(handler, logging.FileHandler) or type(handler).__name__ == \
                     "SessionFileHandler":
                 continue
+            if not type(handler).__module__.startswith("ray."):
+                continue   # someone else's handler (a test runner's log capture): left alone
             if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
                 # Console handlers write to this job's stderr (a job run in process after another
                 # one, as in tests, must not write to a stream that was replaced and closed).

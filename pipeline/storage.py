@@ -167,7 +167,8 @@ CREDENTIAL_ERRORS = ("NoCredentialsError", "PartialCredentialsError", "Credentia
                      "NoAuthTokenError")
 ENDPOINT_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "InvalidEndpointConfigurationError")
 REJECTED_CREDENTIALS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
-                        "ExpiredToken", "Forbidden")
+                        "ExpiredToken", "Forbidden", "request signature we calculated does not match",
+                        "Access Key Id you provided does not exist")
 
 
 def storage_advice(exc: BaseException) -> str | None:
