@@ -92,6 +92,7 @@ class TranscriberConfig:
     normalizer: str = "english"
     s3_endpoint: str | None = None
     with_audio: bool = False
+    numerics: str | None = None     # hub | transformers; None: the checkpoint's own (model-spec §9)
     audio_column: str = "audio"
     id_column: str = "id"
     reference_column: str | None = "text"
@@ -109,7 +110,7 @@ class TranscriberConfig:
                 max_duration_seconds=self.max_duration_seconds,
                 max_segment_seconds=self.max_segment_seconds, silence_dbfs=self.silence_dbfs,
                 normalizer=self.normalizer, s3_endpoint=self.s3_endpoint,
-                with_audio=self.with_audio)
+                with_audio=self.with_audio, numerics=self.numerics)
         except ConfigError as e:
             raise ConfigError(for_python(str(e))) from None
 
@@ -120,8 +121,12 @@ def _resolve(config: TranscribeConfig) -> ModelSpec:
     from pipeline.model_ref import resolve_model
 
     try:
+        from pipeline.numerics import resolve_numerics
+
         check_local_checkpoint(config.model)
-        return resolve_model(config.model, config.revision, config.device, config.dtype)
+        spec = resolve_model(config.model, config.revision, config.device, config.dtype)
+        # one profile for the decode tasks' features and the actors' model, as in the jobs
+        return resolve_numerics(spec, config.numerics)
     except ModelUnavailable as e:
         raise ModelUnavailable(f"{e}; pass a local checkpoint folder as "
                                "TranscriberConfig(model='tests/fixtures/granite-nar-tiny') "

@@ -74,8 +74,11 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
                  with_audio: bool, passthrough: tuple[str, ...] = ()) -> pa.Table:
     """Index items → decoded rows (``decoded_schema``), plus the ``passthrough`` columns of
     ``batch`` unchanged (``pipeline/stages/passthrough.py``)."""
+    from functools import partial
+
     from model import log_mel
 
+    log_mel = partial(log_mel, numerics=settings.numerics)
     items = batch.to_pylist()
     fetched = fetch_audio(items, storage)
     node = current_node_id()
