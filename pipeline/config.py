@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
-FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi")
+FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi",
+           "nemo-tarred", "lhotse")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
 NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")

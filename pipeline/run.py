@@ -37,7 +37,7 @@ from pipeline.retry import (
 from pipeline.sources.index import (
     Index, IndexSettings, build_index, remaining_ids, select_items,
 )
-from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.sources.listing import ghosts_note, list_inputs, plan_units
 from pipeline.stages.fetch import prefetch_parquet
 from pipeline.stages.prepare import decode_batch
 from pipeline.stages.score import score_batch
@@ -177,6 +177,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     listings = list_inputs(config.inputs, config.format, storage)
+    for note in (note for listing in listings for note in listing.notes):
+        echo(f"note: {note}")
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
     prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     ensure_ray()
@@ -195,7 +197,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"
          + (f", {index.dropped_unscorable} without a scorable reference left out"
             if config.reference_filter else "")
-         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else ""))
+         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else "")
+         + ghosts_note(sum(listing.ghosts for listing in listings) + index.ghosts))
 
     resources = resolve_resources(config, ray.cluster_resources())
     if len(todo):

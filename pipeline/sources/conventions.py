@@ -18,6 +18,29 @@ from pipeline.sources.items import ITEM_SCHEMA
 from pipeline.storage import is_remote, join_uri, strip_file_scheme
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip(data: bytes, uri: str, what: str = "manifest") -> bytes:
+    """``data`` decompressed when it is gzip (by its magic bytes, whatever the name says).
+
+    Raises:
+        ConfigError: gzip data that cannot be decompressed (one line naming ``uri``).
+    """
+    if not data.startswith(GZIP_MAGIC):
+        if uri.lower().endswith(".gz") and data:
+            raise ConfigError(f"{what} {uri} is named .gz but is not gzip-compressed; rename it "
+                              "without .gz")
+        return data
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ConfigError(f"{what} {uri} is not valid gzip ({e}); recompress it") from e
+
+
 def decode_utf8(data: bytes, uri: str, what: str = "manifest") -> str:
     """``data`` as text, a leading UTF-8 BOM dropped.
 
@@ -40,6 +63,30 @@ def format_seconds(seconds: float) -> str:
 def span_suffix(start_s: float, end_s: float | None) -> str:
     """``@<start>-<end>`` appended to a derived id of a span (``@8-end``: to the end of the file)."""
     return f"@{format_seconds(start_s)}-{'end' if end_s is None else format_seconds(end_s)}"
+
+
+def channel_suffix(channel: int) -> str:
+    """``#ch<N>`` appended to the id of one channel of a file (``call#ch1``)."""
+    return f"#ch{channel}"
+
+
+def row_channel(value) -> int | None:
+    """A row's ``channel`` value as a 0-based channel number (``None``: absent, the downmix).
+
+    Raises ``ValueError`` (one line) when it is not a whole number >= 0; a list (lhotse's
+    ``MultiCut``) of one channel is that channel, of several the downmix.
+    """
+    if isinstance(value, list):
+        return row_channel(value[0]) if len(value) == 1 else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= 0 or number != int(number):
+        raise ValueError(f"channel {value!r} is not a channel number (0, 1, ...)")
+    return int(number)
 
 
 def path_id(folder: str, uri: str) -> str:
@@ -84,13 +131,21 @@ class ItemColumns:
 
     def __init__(self) -> None:
         self.cols: dict[str, list] = {name: [] for name in
-                                      ("id", "source", "reference", "error", "uri", "start_s", "end_s")}
+                                      ("id", "source", "reference", "error", "uri", "start_s", "end_s",
+                                       "offset", "length", "channel")}
 
     def add(self, uid: str, uri: str, reference: str | None = None, error: str | None = None,
-            start_s: float | None = None, end_s: float | None = None) -> None:
+            start_s: float | None = None, end_s: float | None = None, *,
+            source: str | None = None, offset: int = -1, length: int = -1,
+            channel: int | None = None) -> None:
+        """One row: ``uri`` whole (or bytes ``[offset, offset + length)`` of it, a tar member),
+        shown as ``source`` (default ``uri``)."""
         cols = self.cols
+        cols["offset"].append(offset)
+        cols["length"].append(length)
+        cols["channel"].append(channel)
         cols["id"].append(uid)
-        cols["source"].append(uri)
+        cols["source"].append(uri if source is None else source)
         cols["reference"].append(reference)
         cols["error"].append(error)
         cols["uri"].append(uri)
@@ -99,8 +154,7 @@ class ItemColumns:
 
     def table(self) -> pa.Table:
         n = len(self.cols["id"])
-        constants = {"offset": -1, "length": -1, "row_group": -1, "row_in_group": -1,
-                     "audio_column": None}
+        constants = {"row_group": -1, "row_in_group": -1, "audio_column": None}
         arrays = [pa.array(self.cols[f.name], f.type) if f.name in self.cols
                   else pa.array([constants[f.name]] * n, f.type) for f in ITEM_SCHEMA]
         return pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)

@@ -47,7 +47,8 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
         started = time.perf_counter()
         try:
             waveform = decode(data or b"", max_duration_s=settings.max_duration_s,
-                              start_s=item.get("start_s"), end_s=item.get("end_s"))
+                              start_s=item.get("start_s"), end_s=item.get("end_s"),
+                              channel=item.get("channel"))
         finally:
             row["decode_seconds"] = time.perf_counter() - started
         row["duration_s"] = waveform.size / SAMPLE_RATE
