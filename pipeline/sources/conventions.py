@@ -9,6 +9,7 @@ whole path without its extension when it lies outside that folder (never the bas
 from __future__ import annotations
 
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -109,10 +110,30 @@ def drop_extension(path: str) -> str:
     return path
 
 
+WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def windows_drive_error(audio: str) -> str | None:
+    """Why ``audio`` cannot be read here when it is a Windows path with a drive letter."""
+    if WINDOWS_DRIVE.match(audio):
+        return (f"audio path {audio!r} is a Windows path with a drive letter; write paths "
+                "relative to the manifest (backslashes are read as /), or pass --audio-root")
+    return None
+
+
 def resolve_audio(prefix: str, audio: str) -> str:
     """``audio`` joined to a base folder given as ``prefix`` (``base + "/"``), as ``join_uri`` does;
     plain paths (no ``.``/``..`` components, no ``//``) take a fast path: relative ones are
-    appended, absolute ones kept when the base is local."""
+    appended, absolute ones kept when the base is local.
+
+    Spellings: backslashes (a manifest written on Windows, ``clips\\a.wav``) are read as ``/``
+    (a drive-letter path is left as it is: :func:`windows_drive_error`); a leading ``~`` expands to
+    the home folder, as it does for ``--input``.
+    """
+    if "\\" in audio and not WINDOWS_DRIVE.match(audio):
+        audio = audio.replace("\\", "/")
+    if audio.startswith("~"):
+        audio = os.path.expanduser(audio)
     if "/." in "/" + audio or "//" in audio or "\\" in audio or "://" in audio or audio.endswith("/"):
         return join_uri(prefix, audio)
     if audio.startswith("/"):

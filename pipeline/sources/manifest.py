@@ -45,7 +45,8 @@ import pyarrow as pa
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.conventions import (ItemColumns, absolute_base, decode_utf8, format_seconds,
                                           channel_suffix, gunzip, keep_extensions_of_shared_ids,
-                                          path_id, resolve_audio, row_channel, span_suffix)
+                                          path_id, resolve_audio, row_channel, span_suffix,
+                                          windows_drive_error)
 from pipeline.sources.formats import manifest_extension
 from pipeline.sources.manifest_arrow import CHANNEL_COLUMN, arrow_manifest_table
 from pipeline.storage import parent_uri
@@ -251,6 +252,10 @@ def _add_row(out: ItemColumns, plan: _Plan, line: int, number: int, row: dict | 
     if not audio:
         out.add(uid or fallback_id, plan.uri, reference,
                 f"manifest row {number} has no {plan.audio!r}")
+        return
+    drive = windows_drive_error(audio)
+    if drive:
+        out.add(uid or fallback_id, audio, reference, f"manifest row {number}: {drive}")
         return
     uri = resolve_audio(plan.audio_prefix, audio)
     try:

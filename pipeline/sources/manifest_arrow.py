@@ -22,7 +22,7 @@ from pipeline.storage import is_remote
 
 # Audio paths that ``conventions.resolve_audio`` hands to ``join_uri`` (same test, as a regex;
 # absolute paths also go there when the base is remote).
-NEEDS_JOIN = r"(//|\\|://|/$|(^|/)\.)"
+NEEDS_JOIN = r"(//|\\|://|/$|(^|/)\.|^~)"
 # ``conventions.drop_extension`` as a regex: the last extension of the last path component, when
 # that component has a non-dot character before its last dot.
 EXTENSION = r"^(.*/)?([^/]*[^/.][^/]*)\.[^/.]*$"

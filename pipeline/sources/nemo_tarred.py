@@ -25,6 +25,7 @@ from __future__ import annotations
 import posixpath
 import re
 import tarfile
+import unicodedata
 from typing import Callable
 
 import pyarrow as pa
@@ -44,8 +45,10 @@ SHARD_NUMBER = re.compile(r"_(\d+)\.tar$")
 
 def file_id(name: str) -> str:
     """NeMo's key of a member or manifest path: the basename without extension, with a
-    ``-sub<N>`` suffix (a repeated member) taken off."""
-    return SUB_SUFFIX.sub("", posixpath.splitext(posixpath.basename(name))[0])
+    ``-sub<N>`` suffix (a repeated member) taken off, in Unicode NFC (a tar written on macOS
+    spells names decomposed)."""
+    stem = posixpath.splitext(posixpath.basename(name))[0]
+    return unicodedata.normalize("NFC", SUB_SUFFIX.sub("", stem))
 
 
 def shard_number(tar_uri: str) -> str | None:

@@ -12,6 +12,7 @@ missing file) become error rows, so an outage never turns good inputs into error
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from typing import Callable
 
@@ -56,6 +57,20 @@ def _audio_cell(value) -> tuple[bytes | None, str | None]:
     return (bytes(value) if value else None), None
 
 
+def _unicode_hint(fs, path: str, exc: BaseException) -> str:
+    """For a missing file whose name exists in the other Unicode normal form (macOS writes names
+    decomposed, NFD; most tools and manifests compose them, NFC): a sentence saying so."""
+    if not isinstance(exc, FileNotFoundError) or path.isascii():
+        return ""
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, path)
+        if other != path and fs.exists(other):
+            return (f"; the name exists in Unicode {form} form (the manifest and the file spell "
+                    f"it differently): rename the files to NFC (convmv -f utf8 -t utf8 --nfc) "
+                    "or write the manifest in the files' form")
+    return ""
+
+
 def _cat_whole(fs, paths: list[str]) -> list:
     got = fs.cat(paths, on_error="return")
     return [got.get(p, FileNotFoundError(p)) for p in paths]
@@ -69,8 +84,9 @@ def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sourc
     if whole:
         got = fetch_with_retry(lambda idx: _cat_whole(fs, [whole[j][1] for j in idx]), len(whole),
                                what=f"reading {sources[whole[0][0]]} and others", storage=storage)
-        for (i, _), value in zip(whole, got):
-            out[i] = (None, storage.redact(_read_error(sources[i], value))) \
+        for (i, path), value in zip(whole, got):
+            out[i] = (None, storage.redact(_read_error(sources[i], value)
+                                           + _unicode_hint(fs, path, value))) \
                 if isinstance(value, BaseException) else (value, None)
     if ranged:
         got = fetch_with_retry(

@@ -294,3 +294,31 @@ def test_channel_rows_decode_that_channel_and_get_their_own_ids(tmp_path):
     np.testing.assert_allclose(decode(data), stereo.mean(axis=1), atol=1e-6)
     with pytest.raises(BadAudio, match=r"channel 2 asked for, but the audio has 2 channel\(s\)"):
         decode(data, channel=2)
+
+
+# --- path spellings -------------------------------------------------------------------------------
+
+def test_backslashes_tilde_and_drive_letters_in_manifest_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    rows = manifest_table(jsonl({"audio_filepath": "clips\\a.wav"}, {"audio_filepath": "~/b.wav"},
+                                {"audio_filepath": "C:\\data\\c.wav"}),
+                          f"{tmp_path}/m.jsonl", COLS).to_pylist()
+    assert [(r["id"], r["uri"]) for r in rows[:2]] == [
+        ("clips/a", f"{tmp_path}/clips/a.wav"),
+        ("home/b", f"{tmp_path}/home/b.wav")]     # ~ is the home folder, here inside the manifest's
+    assert rows[2]["error"].startswith(
+        "manifest row 3: audio path 'C:\\\\data\\\\c.wav' is a Windows path with a drive letter")
+
+
+def test_a_name_in_the_other_unicode_form_is_named_in_the_error(tmp_path):
+    import unicodedata
+
+    from pipeline.stages.fetch import fetch_audio
+    from pipeline.sources.items import file_item
+
+    nfd = unicodedata.normalize("NFD", f"{tmp_path}/café.wav")
+    with open(nfd, "wb") as f:
+        f.write(wav_bytes())
+    nfc = unicodedata.normalize("NFC", nfd)
+    ((data, error),) = fetch_audio([file_item("cafe", nfc)], Storage())
+    assert data is None and "the name exists in Unicode NFD form" in error
