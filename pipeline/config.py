@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
 FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi",
-           "nemo-tarred", "lhotse")
+           "nemo-tarred", "lhotse", "arrow")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
 NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")

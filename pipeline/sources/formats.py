@@ -28,9 +28,10 @@ FORMAT_EXTENSIONS = {
     "manifest": MANIFEST_EXTENSIONS,
     "parquet": frozenset({"parquet"}),
     "webdataset": frozenset({"tar"}),
+    "arrow": frozenset({"arrow"}),
 }
 FORMAT_NAMES = ("audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi", "nemo-tarred",
-                "lhotse")
+                "lhotse", "arrow")
 FORMAT_HELP = "pass --format " + "|".join(FORMAT_NAMES)
 # NeMo's ``convert_to_tarred_audio_dataset.py`` writes ``tarred_audio_manifest.json`` beside
 # ``audio_0.tar`` ... (``sharded_manifests/manifest_N.json`` hold the same rows split by shard).
@@ -123,9 +124,11 @@ def detect_format(files: list[str], is_single_file: bool) -> str:
     """The format of an input from the names of its files.
 
     A single file: by its name (a NeMo tarred manifest, a lhotse manifest, another manifest, a
-    shard, an audio file). A folder: the files that describe it (:func:`describing_files`, in
-    the order NeMo tarred, lhotse, manifests), then a ``wav.scp`` makes it a Kaldi data dir (or a
-    folder of them), ``*.trans.txt`` files a LibriSpeech tree, else tar > parquet > audio.
+    shard, an audio file). A folder: a Hugging Face ``save_to_disk`` folder (``state.json`` beside
+    ``.arrow`` shards); a ``wav.scp`` makes it a Kaldi data dir (or a folder of them),
+    ``*.trans.txt`` files a LibriSpeech tree; then the files that describe it
+    (:func:`describing_files`, in the order NeMo tarred, lhotse, manifests); else tar > parquet >
+    arrow > audio.
     """
     exts = {extension(f) for f in files}
     if is_single_file:
@@ -136,6 +139,8 @@ def detect_format(files: list[str], is_single_file: bool) -> str:
         if manifest_extension(files[0]) in MANIFEST_EXTENSIONS:
             return "manifest"
     else:
+        if is_save_to_disk(files):
+            return "arrow"
         if any(posixpath.basename(f) == KALDI_WAV_SCP for f in files):
             return "kaldi"
         if any(is_librispeech_transcript(f) for f in files):
@@ -144,12 +149,24 @@ def detect_format(files: list[str], is_single_file: bool) -> str:
         for fmt in ("nemo-tarred", "lhotse", "manifest"):
             if fmt in described:
                 return fmt
-    for fmt in ("webdataset", "parquet", "audio"):
+    for fmt in ("webdataset", "parquet", "arrow", "audio"):
         if exts & FORMAT_EXTENSIONS[fmt]:
             return fmt
     raise ConfigError(
         f"cannot tell the format of the input from its files ({', '.join(sorted(exts)) or 'none'}); "
         f"{FORMAT_HELP}")
+
+
+def is_save_to_disk(files: list[str]) -> bool:
+    """A Hugging Face ``save_to_disk`` folder (or ``DatasetDict`` of them): a ``state.json`` with
+    ``.arrow`` shards beside it."""
+    states = {posixpath.dirname(f) for f in files if posixpath.basename(f) == "state.json"}
+    return any(extension(f) == "arrow" and posixpath.dirname(f) in states for f in files)
+
+
+def is_arrow_data(path: str) -> bool:
+    """An Arrow shard of a ``save_to_disk`` folder (``cache-*.arrow`` files are not data)."""
+    return extension(path) == "arrow" and not posixpath.basename(path).startswith("cache-")
 
 
 def keeps(fmt: str, path: str) -> bool:
@@ -166,4 +183,6 @@ def keeps(fmt: str, path: str) -> bool:
         return lhotse_role(path) is not None
     if fmt == "manifest":
         return manifest_extension(path) in MANIFEST_EXTENSIONS
+    if fmt == "arrow":
+        return is_arrow_data(path)
     return extension(path) in FORMAT_EXTENSIONS[fmt]

@@ -54,6 +54,12 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
     fs, path = storage.filesystem(uri)
 
     def read() -> list[pa.Table]:
+        if unit.kind == "arrow":
+            from pipeline.sources.hf_arrow import arrow_index
+
+            local = type(fs).__name__ == "LocalFileSystem"
+            with (pa.memory_map(path) if local else fs.open(path, "rb")) as f:
+                return list(arrow_index(uri, f, settings.columns, unit.root))
         with fs.open(path, "rb") as f:
             if unit.kind == "parquet":
                 return list(parquet_index(uri, f, settings.columns))
@@ -63,7 +69,7 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
         return retry_call(read, what=f"indexing {uri}", budget_s=storage.retry_seconds,
                           redact=storage.redact)
     except OSError as e:
-        kind = "Parquet" if unit.kind == "parquet" else "tar"
+        kind = {"parquet": "Parquet", "arrow": "Arrow"}.get(unit.kind, "tar")
         return [items_table([file_item(f"{uri}#error", uri, error=storage.redact(
             f"unreadable {kind} shard: {type(e).__name__}: {e}"))])]
 
@@ -129,7 +135,7 @@ def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
         return [_nemo_tarred_table(unit, settings)]
     if unit.kind == "lhotse":
         return [_lhotse_table(unit, settings)]
-    if unit.kind in ("parquet", "webdataset"):
+    if unit.kind in ("parquet", "webdataset", "arrow"):
         return _shard_tables(unit, settings)
     if unit.kind == "librispeech":
         return [_librispeech_table(unit, settings)]

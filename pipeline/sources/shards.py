@@ -49,15 +49,16 @@ def _blank_to_null(values: pa.Array) -> pa.Array:
 
 
 def parquet_group_table(uri: str, part: pa.Table | None, first_row: int, num_rows: int,
-                        group: int, columns: SourceColumns, audio_col: str) -> pa.Table:
+                        group: int, columns: SourceColumns, audio_col: str,
+                        stem: str | None = None) -> pa.Table:
     """Index items (``ITEM_SCHEMA``) of one row group, built column-wise.
 
     ``part`` holds the group's id/text columns (those the shard has); a row without an id gets
-    ``<shard stem>/<row index>``.
+    ``<stem>/<row index>`` (``stem``: the shard's stem unless given).
     """
     rows = pa.array(range(first_row, first_row + num_rows), pa.int64())
     row_text = pc.cast(rows, pa.string())
-    derived = pc.binary_join_element_wise(f"{shard_stem(uri)}/", row_text, "")
+    derived = pc.binary_join_element_wise(f"{stem or shard_stem(uri)}/", row_text, "")
     names = part.column_names if part is not None else []
     ids = derived
     if columns.id in names:

@@ -322,3 +322,40 @@ def test_a_name_in_the_other_unicode_form_is_named_in_the_error(tmp_path):
     nfc = unicodedata.normalize("NFC", nfd)
     ((data, error),) = fetch_audio([file_item("cafe", nfc)], Storage())
     assert data is None and "the name exists in Unicode NFD form" in error
+
+
+# --- Hugging Face save_to_disk folders ------------------------------------------------------------
+
+def save_to_disk(folder, clips: list[bytes], texts: list[str], batch_rows: int = 2) -> None:
+    """What ``datasets.Dataset.save_to_disk`` writes: an Arrow IPC stream of ``batch_rows``-row
+    record batches, ``state.json`` and a pretty-printed ``dataset_info.json``."""
+    import pyarrow as pa
+
+    folder.mkdir(parents=True)
+    table = pa.table({"audio": [{"bytes": c, "path": f"clip{i}.wav"} for i, c in enumerate(clips)],
+                      "text": texts})
+    with pa.ipc.new_stream(str(folder / "data-00000-of-00001.arrow"), table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            writer.write_batch(batch)
+    (folder / "state.json").write_text(json.dumps(
+        {"_data_files": [{"filename": "data-00000-of-00001.arrow"}], "_split": folder.name}, indent=2))
+    (folder / "dataset_info.json").write_text(json.dumps({"features": {"text": {}}}, indent=2))
+
+
+def test_save_to_disk_dataset_dict_reads_each_split_with_distinct_ids(tmp_path):
+    from pipeline.stages.fetch import fetch_audio
+
+    clips = [wav_bytes(0.5 + 0.1 * i) for i in range(5)]
+    root = tmp_path / "dd"
+    save_to_disk(root / "train", clips[:3], ["t0", "t1", "t2"])
+    save_to_disk(root / "test", clips[3:], ["s0", "s1"])
+    (root / "dataset_dict.json").write_text('{"splits": ["train", "test"]}')
+    listing, rows = index_rows(root)
+    assert listing.format == "arrow"
+    assert [(r["id"], r["reference"], r["row_group"], r["row_in_group"]) for r in rows] == [
+        ("test/data-00000-of-00001/0", "s0", 0, 0), ("test/data-00000-of-00001/1", "s1", 0, 1),
+        ("train/data-00000-of-00001/0", "t0", 0, 0), ("train/data-00000-of-00001/1", "t1", 0, 1),
+        ("train/data-00000-of-00001/2", "t2", 1, 0)]
+    fetched = fetch_audio(rows, Storage())
+    assert [data for data, _ in fetched] == clips[3:] + clips[:3]
+    assert all(error is None for _, error in fetched)
