@@ -359,3 +359,28 @@ def test_save_to_disk_dataset_dict_reads_each_split_with_distinct_ids(tmp_path):
     fetched = fetch_audio(rows, Storage())
     assert [data for data, _ in fetched] == clips[3:] + clips[:3]
     assert all(error is None for _, error in fetched)
+
+
+# --- jobs.evaluate sniffs columns through the same readers ------------------------------------------
+
+def test_evaluate_finds_columns_of_every_layout_transcribe_reads(tmp_path):
+    from pipeline.evaluation.specs import pick_text_column, table_columns
+
+    rows = [{"audio_filepath": "a.wav", "sentence": "x"}, {"audio_filepath": "b.wav", "sentence": "y"}]
+    (tmp_path / "pretty.json").write_text(json.dumps(rows, indent=2))
+    (tmp_path / "oneline.json").write_text(json.dumps(rows))
+    (tmp_path / "m.jsonl.gz").write_bytes(gzip.compress(jsonl(*rows)))
+    for name in ("pretty.json", "oneline.json", "m.jsonl.gz"):
+        columns = table_columns(Storage(), str(tmp_path / name))
+        assert columns == ["audio_filepath", "sentence"], name
+        assert pick_text_column(columns, None, name) == "sentence"
+    save_to_disk(tmp_path / "saved", [wav_bytes()], ["t"])
+    assert table_columns(Storage(), str(tmp_path / "saved")) == ["audio", "text"]
+    split = tmp_path / "af" / "train"
+    split.mkdir(parents=True)
+    (split / "0.flac").write_bytes(b"x")
+    (split / "metadata.csv").write_text("file_name,transcription\n0.flac,hi\n")
+    assert table_columns(Storage(), str(tmp_path / "af")) == ["file_name", "transcription"]
+    nemo_tarred(tmp_path / "nemo" if (tmp_path / "nemo").mkdir() is None else None)
+    assert table_columns(Storage(), str(tmp_path / "nemo"))[:3] == ["audio_filepath", "offset",
+                                                                   "duration"]
