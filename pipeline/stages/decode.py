@@ -233,6 +233,18 @@ def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None,
         if sought:
             origin = stream.start_time or 0
             container.seek(origin + int(seek_s / stream.time_base), stream=stream)
+        elif first > 0 or last is not None:
+            # A span decoded from the start: earlier spans of the same file left the frames
+            # (``span_cache``), so many spans cost one pass over the file.
+            from pipeline.stages import span_cache
+
+            try:
+                _, blocks = span_cache.span_blocks(data, first, last, channel, _ffmpeg_blocks)
+                return _collect(iter(blocks), rate, limit_s)
+            except span_cache.TooBig:
+                pass
+            except (av.FFmpegError, ValueError) as e:
+                raise _DecoderFailed(f"ffmpeg: {_ffmpeg_reason(e)}") from e
         try:
             return _collect(_ffmpeg_blocks(container, stream, first, last, sought, channel), rate,
                             limit_s)
@@ -286,6 +298,10 @@ def decode(data: bytes, *, max_duration_s: float = float("inf"), start_s: float 
     if not data:
         raise BadAudio("empty file (0 bytes)")
     start, end = _check_span(start_s, end_s)
+    if start > 0 or end is not None:
+        kept = _kept_span(data, start, end, channel, max_duration_s)
+        if kept is not None:
+            return _checked(kept, start, end)
     decoders = [_soundfile_decode, _ffmpeg_decode]
     try:
         if sf.info(io.BytesIO(data)).format in FFMPEG_FIRST_FORMATS:
@@ -302,6 +318,24 @@ def decode(data: bytes, *, max_duration_s: float = float("inf"), start_s: float 
     else:
         raise BadAudio(f"undecodable audio ({'; '.join(failures)})")
     return _checked(waveform, start, end)
+
+
+def _kept_span(data: bytes, start: float, end: float | None, channel: int | None,
+               limit_s: float) -> np.ndarray | None:
+    """The span from the frames an earlier span of the same file left (``span_cache``); ``None``
+    when the file is not kept."""
+    import av
+
+    from pipeline.stages import span_cache
+
+    try:
+        kept = span_cache.kept_span(data, channel, lambda rate: _span_frames(start, end, rate),
+                                    _ffmpeg_blocks)
+    except span_cache.TooBig:
+        return None
+    except (av.FFmpegError, ValueError) as e:
+        raise BadAudio(f"undecodable audio (ffmpeg: {_ffmpeg_reason(e)})") from e
+    return None if kept is None else _collect(iter(kept[1]), kept[0], limit_s)
 
 
 def _checked(waveform: np.ndarray, start: float, end: float | None) -> np.ndarray:
