@@ -22,7 +22,8 @@ from pipeline.sources.formats import is_librispeech_transcript
 from pipeline.sources.conventions import keep_extensions_of_shared_ids
 from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
 from pipeline.sources.items import (
-    INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of, items_table,
+    ALL_CHANNELS, INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of,
+    items_table,
 )
 from pipeline.sources.listing import IndexUnit
 from pipeline.sources.shards import parquet_index, tar_index
@@ -39,6 +40,7 @@ class IndexSettings:
     columns: SourceColumns
     audio_root: str | None = None
     reference_filter: str | None = None
+    channel: int | str | None = None       # --channel: N, "all" or None (see ``with_channel``)
 
 
 def _read_bytes(uri: str, settings: IndexSettings) -> bytes:
@@ -144,6 +146,17 @@ def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
     raise ValueError(f"unknown index unit kind {unit.kind!r}")
 
 
+def with_channel(table: pa.Table, channel: int | str | None) -> pa.Table:
+    """``--channel`` applied to the rows without their own ``channel``: ``N`` → channel ``N``;
+    ``"all"`` → :data:`~pipeline.sources.items.ALL_CHANNELS` (one row per channel, decided when
+    the file is decoded); ``None`` leaves them to the downmix."""
+    if channel is None:
+        return table
+    value = ALL_CHANNELS if channel == "all" else int(channel)
+    column = pc.fill_null(table.column("channel"), pa.scalar(value, pa.int32()))
+    return table.set_column(table.schema.get_field_index("channel"), "channel", column)
+
+
 def scorable_mask(references: pa.ChunkedArray | pa.Array, reference_filter: str | None) -> pa.Array:
     """Per row, whether evaluation keeps it (``is_scorable_reference``); all true without a filter."""
     if reference_filter is None:
@@ -188,7 +201,7 @@ def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator
     if ghosts:
         yield _ghost_row(ghosts)
     for table in tables:
-        table = table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
+        table = with_channel(table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA), settings.channel)
         start = (number << ROW_BITS) + produced
         order = pa.array(range(start, start + table.num_rows), pa.int64())
         produced += table.num_rows

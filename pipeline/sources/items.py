@@ -69,6 +69,9 @@ def items_table(items: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(items, schema=ITEM_SCHEMA)
 
 
+# ``channel`` of an item that becomes one row per channel of its file (``--channel all``).
+ALL_CHANNELS = -1
+
 GHOSTS_KEY = b"ghosts"
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 from pipeline.stages.decode import (
     SAMPLE_RATE, BadAudio, DecodeSettings, decode, features_for, is_silent, one_line,
 )
+from pipeline.stages.channels import expand_channels
 from pipeline.stages.fetch import fetch_audio
 from pipeline.sinks.schema import decoded_schema, rows_to_table
 from pipeline.stages.segment import plan_segments, segment_times
@@ -75,7 +76,7 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
     from model import log_mel
 
     items = batch.to_pylist()
-    fetched = fetch_audio(items, storage)
+    items, fetched = expand_channels(items, fetch_audio(items, storage))   # --channel all
     node = current_node_id()
     rows = []
     for item, (data, fetch_error) in zip(items, fetched):

@@ -384,3 +384,21 @@ def test_evaluate_finds_columns_of_every_layout_transcribe_reads(tmp_path):
     nemo_tarred(tmp_path / "nemo" if (tmp_path / "nemo").mkdir() is None else None)
     assert table_columns(Storage(), str(tmp_path / "nemo"))[:3] == ["audio_filepath", "offset",
                                                                    "duration"]
+
+
+def test_channel_flag_reaches_the_config_and_fills_rows_without_a_channel():
+    from jobs.transcribe import build_parser, config_from_args
+    from pipeline.sources.index import with_channel
+    from pipeline.sources.items import ALL_CHANNELS, file_item, items_table
+
+    def config(value):
+        return config_from_args(build_parser().parse_args(
+            ["--input", "x", "--output", "o", "--channel", value]))
+
+    assert (config("all").channel, config("1").channel) == ("all", 1)
+    with pytest.raises(ConfigError, match="--channel must be a channel number"):
+        config("left")
+    table = items_table([file_item("a", "/a.wav"), {**file_item("b", "/b.wav"), "channel": 0}])
+    assert with_channel(table, 1).column("channel").to_pylist() == [1, 0]
+    assert with_channel(table, "all").column("channel").to_pylist() == [ALL_CHANNELS, 0]
+    assert with_channel(table, None).column("channel").to_pylist() == [None, 0]
