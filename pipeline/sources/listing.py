@@ -141,6 +141,10 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
         raise ConfigError(f"--input {uri!r} holds no {chosen} files ({wanted}); "
                           f"pass --format {others}" + ("" if fmt == "auto" else " or leave it out"))
     notes = () if single else _notes(uri, fmt, chosen, found, keep)
+    if single and chosen != "nemo-tarred" and is_nemo_tarred_manifest(found[0]):
+        notes = (f"--input {uri} is a NeMo tarred manifest: its audio paths name members of the "
+                 f"audio_<shard_id>.tar files beside it, which --format {chosen} does not open; "
+                 "leave out --format to read them",)
     return Listing(input=uri, format=chosen, root=to_uri(fs, root), files=tuple(keep),
                    single=single, notes=notes, ghosts=ghosts)
 

@@ -402,3 +402,11 @@ def test_channel_flag_reaches_the_config_and_fills_rows_without_a_channel():
     assert with_channel(table, 1).column("channel").to_pylist() == [1, 0]
     assert with_channel(table, "all").column("channel").to_pylist() == [ALL_CHANNELS, 0]
     assert with_channel(table, None).column("channel").to_pylist() == [None, 0]
+
+
+def test_a_tarred_manifest_read_as_a_plain_manifest_says_what_it_is(tmp_path):
+    nemo_tarred(tmp_path)
+    listing = list_input(str(tmp_path / "tarred_audio_manifest.json"), "manifest", Storage())
+    (note,) = listing.notes
+    assert "is a NeMo tarred manifest" in note and "leave out --format" in note
+    assert "--format manifest does not open" in note
