@@ -142,10 +142,13 @@ def _first_file(storage: Storage, uri: str) -> str | None:
 def table_columns(storage: Storage, uri: str, fmt: str = "auto") -> list[str]:
     """Column names of the set at ``uri`` as ``jobs.transcribe`` reads it (the same listing and
     parsers: ``pipeline.sources.columns``); ``[]`` for a folder of audio files, tars, LibriSpeech
-    or Kaldi."""
+    or Kaldi, and for an input transcribe's listing refuses (the run then says why)."""
     from pipeline.sources.columns import input_columns
 
-    return input_columns(storage, uri, fmt)
+    try:
+        return input_columns(storage, uri, fmt)
+    except ConfigError:
+        return []         # the run that follows stops with transcribe's own words for it
 
 
 def pick_text_column(columns: list[str], given: str | None, where: str) -> str:
