@@ -30,7 +30,7 @@ from typing import Callable
 
 import pyarrow as pa
 
-from pipeline.config import ConfigError, SourceColumns
+from pipeline.config import SourceColumns
 from pipeline.sources.conventions import (ItemColumns, channel_suffix, decode_utf8, gunzip,
                                           row_channel, span_suffix)
 from pipeline.sources.ids import strip_extension
@@ -41,6 +41,10 @@ from pipeline.sources.shards import Member, tar_members
 SHARD_ID_COLUMN = "shard_id"
 SUB_SUFFIX = re.compile(r"-sub\d+$")
 SHARD_NUMBER = re.compile(r"_(\d+)\.tar$")
+
+
+class UnreadableTar(Exception):
+    """A tar of the set cannot be opened; its rows become error rows saying so."""
 
 
 def file_id(name: str) -> str:
@@ -82,8 +86,9 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
 
     ``manifest``: the manifest's raw bytes; ``tars``: every tar of the set (URIs);
     ``open_tar(uri)``: the members of one tar by file id (:func:`scan_members`), called once per
-    tar this part needs. A row whose member is in no tar (or not in its shard's tar) is an error
-    row naming the member and where it was looked for.
+    tar this part needs (:class:`UnreadableTar`: that tar's rows are error rows saying why). A row
+    whose member is in no tar (or not in its shard's tar) is an error row naming the member and
+    where it was looked for.
 
     Raises:
         ConfigError: the manifest is not UTF-8/gzip, or has no audio column.
@@ -105,10 +110,15 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
     cache: dict[str, dict[str, Member]] = {}
     ghosts = 0
 
+    unreadable: dict[str, str] = {}
+
     def members(tar: str) -> dict[str, Member]:
         nonlocal ghosts
         if tar not in cache:
-            cache[tar], skipped = open_tar(tar)
+            try:
+                cache[tar], skipped = open_tar(tar)
+            except UnreadableTar as e:
+                cache[tar], skipped, unreadable[tar] = {}, 0, str(e)
             ghosts += skipped
         return cache[tar]
 
@@ -116,7 +126,7 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
         shard = _value(row, SHARD_ID_COLUMN) if row is not None else None
         tar = by_shard.get(str(int(float(shard))) if shard and _is_number(shard) else shard)
         if (tar in mine) if tar is not None else first:
-            _add_row(out, plan, number, line, row, problem, shard, tar, tars, members)
+            _add_row(out, plan, number, line, row, problem, shard, tar, tars, members, unreadable)
     return with_ghosts(out.table(), ghosts)
 
 
@@ -129,7 +139,8 @@ def _is_number(text: str) -> bool:
 
 
 def _add_row(out: ItemColumns, plan, number: int, line: int, row: dict | None, problem: str | None,
-             shard: str | None, tar: str | None, tars: tuple[str, ...], members) -> None:
+             shard: str | None, tar: str | None, tars: tuple[str, ...], members,
+             problems: dict[str, str]) -> None:
     fallback_id = f"{plan.uri}:{line}"
     if row is None:
         out.add(fallback_id, plan.uri, error=f"manifest row {number}: {problem}")
@@ -158,6 +169,10 @@ def _add_row(out: ItemColumns, plan, number: int, line: int, row: dict | None, p
         return
     where = [tar] if tar is not None else list(tars)
     member = next((members(t)[key] for t in where if key in members(t)), None)
+    broken = [problems[t] for t in where if t in problems]
+    if member is None and broken:
+        out.add(uid, plan.uri, reference, f"manifest row {number}: {broken[0]}")
+        return
     if member is None:
         looked = posixpath.basename(tar) if tar else f"any of the {len(tars)} tars"
         out.add(uid, plan.uri, reference, f"manifest row {number}: member {key!r} (from "
@@ -179,7 +194,7 @@ def tarred_unit_table(unit, read_bytes: Callable[[str], bytes], open_file, colum
             with open_file(uri) as f:
                 return scan_members(f)
         except (OSError, EOFError, tarfile.TarError) as e:
-            raise ConfigError(f"tar shard {uri} of NeMo tarred manifest {manifest} cannot be read "
-                              f"({type(e).__name__}: {e})") from e
+            raise UnreadableTar(f"tar shard {posixpath.basename(uri)} cannot be read "
+                                f"({type(e).__name__}: {e})") from e
 
     return nemo_tarred_table(read_bytes(manifest), manifest, tars, unit.part, open_tar, columns)

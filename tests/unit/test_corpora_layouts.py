@@ -410,3 +410,12 @@ def test_a_tarred_manifest_read_as_a_plain_manifest_says_what_it_is(tmp_path):
     (note,) = listing.notes
     assert "is a NeMo tarred manifest" in note and "leave out --format" in note
     assert "--format manifest does not open" in note
+
+
+def test_nemo_tarred_unreadable_shard_gives_error_rows(tmp_path):
+    nemo_tarred(tmp_path)
+    (tmp_path / "audio_1.tar").write_bytes(b"not a tar at all" * 10)
+    _, rows = index_rows(tmp_path)
+    errors = {r["id"]: r["error"] for r in rows}
+    assert errors["c"].startswith("manifest row 4: tar shard audio_1.tar cannot be read")
+    assert errors["b"] is None and len(rows) == 6
