@@ -18,7 +18,7 @@ from jobs._common import (
     run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, SourceColumns, \
-    TranscribeConfig
+    TranscribeConfig, parse_channel
 
 MODULE = "jobs.transcribe"
 
@@ -64,6 +64,7 @@ def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
         max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
         max_duration_seconds=args.max_duration_seconds,
         max_segment_seconds=args.max_segment_seconds, silence_dbfs=args.silence_dbfs,
+        channel=parse_channel(args.channel),
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint, resume=args.resume,
         overwrite=args.overwrite, with_audio=args.with_audio, audio_root=args.audio_root,
         columns=SourceColumns(audio=args.audio_column, text=args.text_column, id=args.id_column,

@@ -44,14 +44,18 @@ class Plan:
 
 def _input_error(spec: DatasetSpec, message: str) -> str:
     """A transcribe message re-worded for evaluate: about the dataset's uri, not ``--input``."""
-    return f"dataset {spec.name}: " + message.replace("--input ", "").replace("--input", "its uri")
+    message = message.replace("--input ", "").replace("--input", "its uri")
+    for flag, key in (("--audio-column", "audio_column"), ("--text-column", "text_column"),
+                      ("--id-column", "id_column")):   # transcribe's flags are keys of the set here
+        message = message.replace(flag, f"{key} in the --datasets file")
+    return f"dataset {spec.name}: " + message
 
 
 def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage) -> Plan:
     """A dataset read as transcribe reads it; the reference is the first of the leaderboard's
     text columns it has (or ``spec.text_column``)."""
     try:
-        columns = table_columns(storage, spec.uri)
+        columns = table_columns(storage, spec.uri, spec.format)
     except (OSError, ValueError) as e:
         raise ConfigError(_input_error(spec, f"{spec.uri} cannot be read ({e}); check the uri in "
                                              "--dataset/--datasets")) from e

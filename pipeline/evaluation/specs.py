@@ -16,9 +16,7 @@ A dataset file is YAML (or JSON)::
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 import re
 from dataclasses import dataclass, fields
@@ -141,21 +139,16 @@ def _first_file(storage: Storage, uri: str) -> str | None:
     return fs.unstrip_protocol(wanted[0]) if "://" in uri else wanted[0]
 
 
-def table_columns(storage: Storage, uri: str) -> list[str]:
-    """Column names of the first table file (Parquet footer, CSV header, first JSONL line) under
-    ``uri``; ``[]`` for a folder of audio files."""
-    first = _first_file(storage, uri)
-    if first is None:
-        return []
-    fs, path = storage.filesystem(first)
-    ext = path.rsplit(".", 1)[-1].lower()
-    with fs.open(path, "rb") as f:
-        if ext == "parquet":
-            return pq.ParquetFile(f).schema_arrow.names
-        line = f.readline().decode("utf-8-sig")
-    if ext in ("jsonl", "json"):
-        return list(json.loads(line)) if line.strip() else []
-    return next(csv.reader([line], delimiter="\t" if ext == "tsv" else ","), [])
+def table_columns(storage: Storage, uri: str, fmt: str = "auto") -> list[str]:
+    """Column names of the set at ``uri`` as ``jobs.transcribe`` reads it (the same listing and
+    parsers: ``pipeline.sources.columns``); ``[]`` for a folder of audio files, tars, LibriSpeech
+    or Kaldi, and for an input transcribe's listing refuses (the run then says why)."""
+    from pipeline.sources.columns import input_columns
+
+    try:
+        return input_columns(storage, uri, fmt)
+    except ConfigError:
+        return []         # the run that follows stops with transcribe's own words for it
 
 
 def pick_text_column(columns: list[str], given: str | None, where: str) -> str:
