@@ -45,7 +45,7 @@ class TranscribeConfig:
     max_duration_seconds: float = 3600.0
     max_segment_seconds: float = 40.0
     silence_dbfs: float = -60.0
-    normalizer: str = "english"
+    normalizer: str = "leaderboard"
     s3_endpoint: str | None = None
     resume: bool = False
     overwrite: bool = False
@@ -57,6 +57,9 @@ class TranscribeConfig:
     # Evaluation: drop rows whose reference normalises (with this normaliser) to nothing scorable
     # before decoding; None keeps every row (transcribe, pseudo_label).
     reference_filter: str | None = None
+    # Language of the references (ISO 639-1): picks the leaderboard normaliser's language and, when
+    # not English, the multilingual scoring rules (pipeline.text); set per dataset by jobs.evaluate.
+    language: str = "en"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -75,7 +78,7 @@ class TranscribeConfig:
             "silence_dbfs": self.silence_dbfs, "normalizer": self.normalizer,
             "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
             "with_audio": self.with_audio, "audio_root": self.audio_root,
-            "reference_filter": self.reference_filter,
+            "reference_filter": self.reference_filter, "language": self.language,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,
                         "id": self.columns.id, "duration": self.columns.duration,
                         "offset": self.columns.offset},
