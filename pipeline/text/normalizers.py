@@ -16,7 +16,6 @@ def is_english(language: str | None) -> bool:
     return language in (None, ENGLISH)
 
 
-@functools.lru_cache(maxsize=None)
 def make_normalizer(name: str, language: str | None = None) -> Callable[[str], str]:
     """The text normaliser called ``name`` (built once per process and language).
 
@@ -30,6 +29,11 @@ def make_normalizer(name: str, language: str | None = None) -> Callable[[str], s
     ``language`` (ISO 639-1) only changes ``leaderboard``. Raises ``ValueError`` for any other
     name, or for a language the multilingual normaliser cannot spell numbers in.
     """
+    return _build(name, None if is_english(language) else language)
+
+
+@functools.lru_cache(maxsize=None)
+def _build(name: str, language: str | None) -> Callable[[str], str]:
     if name == "leaderboard":
         if is_english(language):
             from pipeline.text.english import LeaderboardNormalizer
