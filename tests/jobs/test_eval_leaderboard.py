@@ -1,5 +1,5 @@
 """The shipped leaderboard dataset files, all three tracks in one job, run offline on a local copy
-laid out like the hub: the English short-form board, four multilingual configs (de, fr, es, pt) and
+laid out like the hub: the English short-form board, two multilingual configs (de, fr) and
 two long-form sets (two recordings of about two minutes, one CORAAL subset). The sets of the
 shipped files that the copy lacks fail as unreadable, which the report names."""
 
@@ -50,16 +50,14 @@ ML_SETS = {
     "fleurs_de": ("de", [("a04", "Illage River in L x road Waroad 21."), ("a02", "Nearapher Größe")]),
     "mcv_fr": ("fr", [("a03_twoblocks", "While il il last."), ("a02", "[bruit]"),
                       ("a04", "Illage river, inL xroad, waroad : 80 élèves")]),
-    "mls_es": ("es", [("a04", "Illage river in l xroad waroad, ¿21 años?"), ("a02", "Nearapher sí")]),
-    "fleurs_pt": ("pt", [("a04", "Illage river in L x road waroad 21"), ("a02", "São nearapher")]),
 }
+# Spanish and Portuguese sets are scored the same way in tests/unit/test_eval_tracks.py (without a
+# job run each: every set costs a Ray pipeline of its own, and the suite's time is counted).
 # Worked out by hand from those references and hypotheses, as the leaderboard scores them:
 # de: "in l x road" / "inl xroad" pair to "inlxroad"; "einundzwanzig" and "größe" are deleted: 2 / (5 + 2).
 # fr: "while il il last" / "whileilillast" pair (0 / 1); "[bruit]" normalises to nothing but is scored,
 #     "nearapher" is 1 insertion (0 words); "quatre-vingts élèves" deleted (2 / 7): 3 / 8.
-# es: "in l" / "inl" pair; "veintiuno años" deleted (2 / 7); "sí" deleted (1 / 2): 3 / 9.
-# pt: "in l x road" pairs; "vinte e um" (21) is three deleted words (3 / 7); "são" deleted (1 / 2): 4 / 9.
-ML_WER = {"fleurs_de": 28.57, "mcv_fr": 37.5, "mls_es": 33.33, "fleurs_pt": 44.44}
+ML_WER = {"fleurs_de": 28.57, "mcv_fr": 37.5}
 LONGFORM = {  # set -> (shard path, [(recording id, seconds, reference)])
     "earnings21": ("hf-audio/asr-leaderboard-longform/earnings21/test-00000-of-00001.parquet",
                    [("4320211", 100.0, "Good morning. Revenue grew 12% to $4.2 million in Q3, "
@@ -168,7 +166,8 @@ def test_three_tracks_offline_in_one_job(ray_session, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     data = report["datasets"]
     # The sets the copy lacks are named, and make the job exit 1.
-    missing = [n for n in ("mcv_de", "mls_fr", "fleurs_fr", "mcv_es", "fleurs_es", "mls_pt", "earnings22",
+    missing = [n for n in ("mcv_de", "mls_fr", "fleurs_fr", "mcv_es", "fleurs_es", "mls_es", "fleurs_pt",
+                           "mls_pt", "earnings22",
                            "tedlium", "coraal_DCA", "coraal_DCB", "coraal_DTA", "coraal_LES", "coraal_PRV",
                            "coraal_ROC", "coraal_VLD")]
     assert code == 1 and sorted(report["failed_datasets"]) == sorted(missing)
@@ -215,8 +214,9 @@ def test_three_tracks_offline_in_one_job(ray_session, tmp_path, capsys):
     assert (data["mcv_fr"]["utterances"], data["mcv_fr"]["dropped_unscorable"]) == (3, 0)
     assert (data["mcv_fr"]["word_errors"], data["mcv_fr"]["reference_words"], data["mcv_fr"]["insertions"]) == (3, 8, 1)
     scored = [data[c]["wer_percent"] for c in ML_SETS]
-    assert ml["average_wer_percent"] == pytest.approx((28.57 + 37.5 + 33.33 + 44.44) / 4) == sum(scored) / 4
-    assert list(ml["languages"]) == ["de", "fr", "es", "pt"]
+    assert ml["average_wer_percent"] == pytest.approx((28.57 + 37.5) / 2) == sum(scored) / 2
+    assert sorted(ml["languages"]) == ["de", "es", "fr", "pt"]   # es, pt: named, nothing scored
+    assert ml["languages"]["pt"]["average_wer_percent"] is None
 
     # Long-form: one row and one hypothesis per recording, segmented and joined.
     lf = report["tracks"]["longform"]
@@ -234,7 +234,7 @@ def test_three_tracks_offline_in_one_job(ray_session, tmp_path, capsys):
     assert lf["average_without_groups_wer_percent"] == got["wer_percent"]
 
     md = (out / "report.md").read_text()
-    for title in ("## English short-form", "## Multilingual", "### de", "### pt", "## English long-form"):
+    for title in ("## English short-form", "## Multilingual", "### de", "### fr", "## English long-form"):
         assert title in md
     lines = md.splitlines()
     header = next(i for i, line in enumerate(lines) if "| coraal_avg |" in line)

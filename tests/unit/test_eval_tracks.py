@@ -152,3 +152,30 @@ def test_chart_legends_never_cover_a_bar_or_its_value():
     assert checked == 2 * 6      # every bar and every value label
     texts = sorted(t.get_text() for ax in fig.axes for t in ax.texts)
     assert texts == sorted(["3.00", "5.00", "8.00", "30.00", "4.00", "9.00"])
+
+
+# The tiny model's transcripts of the fixture clips (tests/fixtures/granite-nar-tiny/expected.json).
+A04, A02 = "illage*river inL*xroad waroad", " nearapher?"
+
+
+@pytest.mark.parametrize("language,rows,errors,words,wer", [
+    # "in l" / "inl" pair to "inl"; "veintiuno años" deleted (2 of 7 words); "sí" deleted (1 of 2).
+    ("es", [("Illage river in l xroad waroad, ¿21 años?", A04), ("Nearapher sí", A02)], 3, 9, 33.33),
+    # "in l x road" / "inl xroad" pair to "inlxroad"; 21 is "vinte e um", three deleted words (3 of 7);
+    # "são" deleted (1 of 2).
+    ("pt", [("Illage river in L x road waroad 21", A04), ("São nearapher", A02)], 4, 9, 44.44),
+    # "einundzwanzig" and "größe" deleted: 2 of 5 + 2.
+    ("de", [("Illage River in L x road Waroad 21.", A04), ("Nearapher Größe", A02)], 2, 7, 28.57),
+    # "[bruit]" normalises to nothing and is scored: "nearapher" is an insertion against 0 words.
+    ("fr", [("While il il last.", " whileilillast"), ("[bruit]", A02),
+            ("Illage river, inL xroad, waroad : 80 élèves", A04)], 3, 8, 37.5),
+])
+def test_multilingual_sets_by_hand(language, rows, errors, words, wer):
+    from pipeline.evaluation.metrics import Scored, score_units
+
+    units = [Scored(str(i), ref, hyp, False, 1.0, 0.5) for i, (ref, hyp) in enumerate(rows)]
+    score = score_units(units, "leaderboard", language)
+    assert (score["word_errors"], score["reference_words"], score["wer_percent"]) == (errors, words, wer)
+    assert (score["utterances"], score["dropped_unscorable"]) == (len(rows), 0)
+    # The same rows by the English rules: another figure (no spelled numbers, no pairing).
+    assert score_units(units, "leaderboard")["wer_percent"] != wer
