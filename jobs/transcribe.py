@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(parser)
     add_cluster_args(parser)
     add_audio_args(parser)
-    parser.add_argument("--normalizer", choices=NORMALIZERS, default="english",
-                        help="text normalisation before WER (default: english)")
+    parser.add_argument("--normalizer", choices=NORMALIZERS, default="leaderboard",
+                        help="text normalisation before WER (default: leaderboard, the Open ASR "
+                             "Leaderboard's English rules, as jobs.evaluate scores)")
     add_storage_args(parser)
     parser.add_argument("--resume", action="store_true", help="add only ids not yet written")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results")

@@ -52,7 +52,7 @@ class TranscribeConfig:
     max_duration_seconds: float = 3600.0
     max_segment_seconds: float = 40.0
     silence_dbfs: float = -60.0
-    normalizer: str = "english"
+    normalizer: str = "leaderboard"
     s3_endpoint: str | None = None
     resume: bool = False
     overwrite: bool = False
@@ -67,6 +67,9 @@ class TranscribeConfig:
     # ``--channel``: a 0-based channel (int) for every input without its own ``channel`` field,
     # or ``"all"`` (one row per channel, ids ``<id>#ch<N>``); None: the mean of the channels.
     channel: int | str | None = None
+    # Language of the references (ISO 639-1): picks the leaderboard normaliser's language and, when
+    # not English, the multilingual scoring rules (pipeline.text); set per dataset by jobs.evaluate.
+    language: str = "en"
     # Numerics profile (model-spec §9); None: the checkpoint's own, resolved from its config.json.
     numerics: str | None = None
     # Word/segment times from the BPE CTC head, and subtitle files under OUT/subtitles/.
@@ -93,6 +96,7 @@ class TranscribeConfig:
             "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
             "with_audio": self.with_audio, "audio_root": self.audio_root,
             "reference_filter": self.reference_filter, "channel": self.channel,
+            "language": self.language,
             "numerics": self.numerics, "timestamps": self.timestamps,
             "subtitles": list(self.subtitles), "features_on": self.features_on,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,

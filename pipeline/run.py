@@ -109,7 +109,8 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
-        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
+        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio,
+                   "language": config.language})
 
 
 def decode_memory_request(settings: DecodeSettings) -> int:

@@ -123,7 +123,7 @@ def format_summary(summary: dict, output: str) -> str:
         f"rows            {summary['rows']}  (this run: {summary['rows_inferred']}, "
         f"errors: {summary['errors']})",
         f"audio           {summary['audio_seconds']:.1f} s ({hours:.2f} h)",
-        f"wall time       {summary['wall_seconds']:.1f} s   RTFx {summary['rtfx']}",
+        f"wall time       {summary['wall_seconds']:.1f} s   job RTFx {summary['rtfx']} (audio / wall time)",
         f"accelerator     {'n/a' if busy is None else f'{busy:.1%}'} busy "
         "(model forward time / inference actors' lifetime)",
     ]
