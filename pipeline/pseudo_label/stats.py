@@ -36,6 +36,7 @@ PANELS = (
     ("words_per_second", ("word_rate",), "words per second of audio", False),
 )
 GROUPS = ("kept", "this_rule", "other")
+INTEGER_COLUMNS = ("longest_repeat", "longest_word")
 
 
 def _add(into: dict, name: str, seconds: float) -> None:
@@ -175,7 +176,8 @@ def panel_thresholds(column: str, filters: Filters,
         pairs = [(filters.min_label_seconds, "--min-label-seconds"),
                  (filters.max_label_seconds, "--max-label-seconds")]
     elif column == "unique_word_ratio" and filters.max_repeat_ratio is not None:
-        pairs = [(1.0 - filters.max_repeat_ratio, f"--max-repeat-ratio {filters.max_repeat_ratio:g}")]
+        pairs = [(1.0 - filters.max_repeat_ratio,
+                  f"--max-repeat-ratio {filters.max_repeat_ratio:g}: keeps unique ratio ≥")]
     elif column == "longest_repeat":
         pairs = [(filters.max_ngram_repeats, "--max-ngram-repeats")]
     elif column == "longest_word":
@@ -218,12 +220,13 @@ def _language_panel(ax, hist: dict) -> None:
               "other": "rejected by another rule"}
     for group in GROUPS:
         counts = np.array([per[lang].get(group, 0) for lang in order], np.int64)
-        ax.bar(x, counts, bottom=bottom, color=COLOURS[group],
+        ax.bar(x, counts, width=0.6, bottom=bottom, color=COLOURS[group],
                label=f"{labels[group]} ({int(counts.sum())})")
         bottom = bottom + counts
     for xi, total in zip(x, bottom):
         ax.text(xi, total, str(int(total)), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, order)
+    ax.set_xlim(-0.6, max(len(order), 8) - 0.4)    # a few languages do not become huge blocks
     ax.set_xlabel("detected language (py3langid, ISO 639-1)")
     ax.set_ylabel("utterances")
     ax.set_ylim(0, max(1, int(bottom.max(initial=0))) * 1.5)
@@ -260,7 +263,8 @@ def histogram_png(hist: dict[str, np.ndarray], edges: dict, filters: Filters,
         ax.set_xlabel(xlabel)
         ax.set_ylabel("utterances")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))     # few ticks: labels never run together
+        # Few ticks, so that labels such as 0.0041 and 0.0042 never run together.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=column in INTEGER_COLUMNS))
         ax.tick_params(axis="x", labelsize=8)
         ax.set_xlim(edges[column][0], edges[column][-1])
         ax.set_ylim(0, max(1, int(bottom.max())) * 1.8)   # headroom for the legend
