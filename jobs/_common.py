@@ -9,7 +9,9 @@ import re
 import shlex
 import sys
 
-from pipeline.config import DEFAULT_MODEL, DEVICES, DTYPES, ConfigError, parse_actors
+from pipeline.config import (
+    DEFAULT_MODEL, DEVICES, DTYPES, FEATURES_ON, NUMERICS, SUBTITLE_FORMATS, TIMESTAMPS, ConfigError, parse_actors,
+)
 from pipeline.storage import redact_env_credentials
 
 TEST_CHECKPOINT = "tests/fixtures/granite-nar-tiny"
@@ -63,6 +65,37 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", choices=DEVICES, default="auto")
     group.add_argument("--dtype", choices=DTYPES, default=None,
                        help="default: float32 on CPU, bfloat16 on CUDA")
+    group.add_argument("--numerics", choices=NUMERICS, default=None,
+                       help="which reference's numerics to compute: hub (the checkpoint's own code, "
+                            "what the leaderboard runs) or transformers (the transformers port); "
+                            "default: the checkpoint's own (hub for the original layout)")
+    group.add_argument("--timestamps", choices=TIMESTAMPS, default="none",
+                       help="word or segment times from the model's CTC head (default: none)")
+    group.add_argument("--subtitles", type=_subtitle_formats, default=(), metavar="srt,vtt,ctm",
+                       help="write subtitle/word-time files under OUT/subtitles/ (implies "
+                            "--timestamps word)")
+    group.add_argument("--features-on", choices=FEATURES_ON, default="cpu",
+                       help="compute log-mel features in the CPU decode tasks or in the inference "
+                            "actor (default: cpu)")
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The :class:`~pipeline.config.TranscribeConfig` fields of :func:`add_model_args`' newer flags."""
+    subtitles = tuple(getattr(args, "subtitles", ()) or ())
+    timestamps = getattr(args, "timestamps", "none")
+    if subtitles and timestamps == "none":
+        timestamps = "word"
+    return {"numerics": getattr(args, "numerics", None), "timestamps": timestamps,
+            "subtitles": subtitles, "features_on": getattr(args, "features_on", "cpu")}
+
+
+def _subtitle_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    bad = [f for f in formats if f not in SUBTITLE_FORMATS]
+    if bad or not formats:
+        raise argparse.ArgumentTypeError(
+            f"--subtitles takes a comma-separated list of {', '.join(SUBTITLE_FORMATS)}, got {text!r}")
+    return formats
 
 
 def add_cluster_args(parser: argparse.ArgumentParser) -> None:

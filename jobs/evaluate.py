@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from jobs._common import (
-    OneLineParser, add_cluster_args, add_model_args, add_storage_args, fail, resolve_job_model, run_job,
+    OneLineParser, add_cluster_args, add_model_args, add_storage_args, fail, model_options, resolve_job_model,
+    run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, ConfigError, TranscribeConfig
 
@@ -88,7 +89,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
         max_duration_seconds=args.max_duration_seconds, max_segment_seconds=args.max_segment_seconds,
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint,
-        resume=args.resume, overwrite=args.overwrite)
+        resume=args.resume, overwrite=args.overwrite, **model_options(args))
     report = run_evaluate(specs, base, args.output, model=resolve_job_model(base))
     print_table(report, args.output)
     return report

@@ -14,7 +14,8 @@ import argparse
 import sys
 
 from jobs._common import (
-    OneLineParser, add_audio_args, add_cluster_args, add_model_args, add_storage_args, resolve_job_model, run_job,
+    OneLineParser, add_audio_args, add_cluster_args, add_model_args, add_storage_args, model_options, resolve_job_model,
+    run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, SourceColumns, \
     TranscribeConfig
@@ -66,7 +67,8 @@ def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint, resume=args.resume,
         overwrite=args.overwrite, with_audio=args.with_audio, audio_root=args.audio_root,
         columns=SourceColumns(audio=args.audio_column, text=args.text_column, id=args.id_column,
-                              duration=args.duration_column, offset=args.offset_column))
+                              duration=args.duration_column, offset=args.offset_column),
+        **model_options(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,12 @@ FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
 NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")
+# Numerics profiles (model-spec §9): None is the checkpoint's own (hub: original layout,
+# transformers: native layout).
+NUMERICS = ("hub", "transformers")
+TIMESTAMPS = ("none", "segment", "word")
+SUBTITLE_FORMATS = ("srt", "vtt", "ctm")
+FEATURES_ON = ("cpu", "accelerator")
 # 50 feature frames per second: 8000 frames is 160 s of audio in one padding-free forward.
 DEFAULT_MAX_FRAMES_PER_PACK = 8000
 
@@ -57,6 +63,13 @@ class TranscribeConfig:
     # Evaluation: drop rows whose reference normalises (with this normaliser) to nothing scorable
     # before decoding; None keeps every row (transcribe, pseudo_label).
     reference_filter: str | None = None
+    # Numerics profile (model-spec §9); None: the checkpoint's own, resolved from its config.json.
+    numerics: str | None = None
+    # Word/segment times from the BPE CTC head, and subtitle files under OUT/subtitles/.
+    timestamps: str = "none"
+    subtitles: tuple[str, ...] = ()
+    # Where log-mel features are computed: in the CPU decode tasks, or in the inference actor.
+    features_on: str = "cpu"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -76,6 +89,8 @@ class TranscribeConfig:
             "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
             "with_audio": self.with_audio, "audio_root": self.audio_root,
             "reference_filter": self.reference_filter,
+            "numerics": self.numerics, "timestamps": self.timestamps,
+            "subtitles": list(self.subtitles), "features_on": self.features_on,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,
                         "id": self.columns.id, "duration": self.columns.duration,
                         "offset": self.columns.offset},
@@ -99,6 +114,12 @@ def validate(config: TranscribeConfig) -> None:
     _one_of("--normalizer", config.normalizer, NORMALIZERS)
     if config.dtype is not None:
         _one_of("--dtype", config.dtype, DTYPES)
+    if config.numerics is not None:
+        _one_of("--numerics", config.numerics, NUMERICS)
+    _one_of("--timestamps", config.timestamps, TIMESTAMPS)
+    for fmt in config.subtitles:
+        _one_of("--subtitles", fmt, SUBTITLE_FORMATS)
+    _one_of("--features-on", config.features_on, FEATURES_ON)
     _require(config.editing_steps >= 1,
              f"--editing-steps must be at least 1, got {config.editing_steps}")
     if config.actors is not None:
