@@ -14,7 +14,7 @@ from pipeline.data import (
 )
 from pipeline.model_ref import ModelSpec, ModelUnavailable, resolve_model
 from pipeline.run import run_transcribe
-from pipeline.scoring import make_normalizer
+from pipeline.text import make_normalizer
 
 __all__ = ["ConfigError", "ModelSpec", "ModelUnavailable", "SourceColumns", "SpeechTranscriber",
            "TranscribeConfig", "TranscriberConfig", "build_transcriber", "make_normalizer",

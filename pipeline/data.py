@@ -93,6 +93,7 @@ class TranscriberConfig:
     s3_endpoint: str | None = None
     with_audio: bool = False
     numerics: str | None = None     # hub | transformers; None: the checkpoint's own (model-spec §9)
+    language: str = "en"            # of the references: the leaderboard normaliser's language
     audio_column: str = "audio"
     id_column: str = "id"
     reference_column: str | None = "text"
@@ -110,7 +111,7 @@ class TranscriberConfig:
                 max_duration_seconds=self.max_duration_seconds,
                 max_segment_seconds=self.max_segment_seconds, silence_dbfs=self.silence_dbfs,
                 normalizer=self.normalizer, s3_endpoint=self.s3_endpoint,
-                with_audio=self.with_audio, numerics=self.numerics)
+                with_audio=self.with_audio, numerics=self.numerics, language=self.language)
         except ConfigError as e:
             raise ConfigError(for_python(str(e))) from None
 
@@ -383,7 +384,7 @@ def score(ds, *, normalizer: str = "english"):
     recomputed with ``normalizer`` (``english``, ``leaderboard``, ``whisper``, ``basic``,
     ``none``); other columns unchanged. Lazy."""
     from pipeline.cluster import LIGHT_TASK_CPUS
-    from pipeline.scoring import NORMALIZER_NAMES
+    from pipeline.text import NORMALIZER_NAMES
     from pipeline.stages.score import score_batch
 
     if normalizer not in NORMALIZER_NAMES:
@@ -422,37 +423,21 @@ def word_error_rate(ds) -> dict:
 
 
 def _decide_batch(batch: pa.Table, *, filters, normalizer: str, kept_only: bool) -> pa.Table:
-    from pipeline.pseudo_label.filters import decide, draft_disagreement
-    from pipeline.scoring import make_normalizer
+    from pipeline.pseudo_label.quality import apply_filters
 
-    normalize = make_normalizer(normalizer)
-    rows = batch.select(["error", "text", "draft_text", "duration_s", "confidence",
-                         "reference"]).to_pylist()
-    disagreement, keep, reasons = [], [], []
-    for row in rows:
-        row["draft_disagreement"] = (None if row["error"] else draft_disagreement(
-            row["draft_text"] or "", row["text"] or "", normalize))
-        kept, reason = decide(row, filters, normalize, normalizer)
-        disagreement.append(row["draft_disagreement"])
-        keep.append(kept)
-        reasons.append(reason)
-    for name, values, kind in (("draft_disagreement", disagreement, pa.float64()),
-                               ("keep", keep, pa.bool_()), ("reject_reason", reasons, pa.string())):
-        if name in batch.column_names:
-            batch = batch.drop_columns([name])
-        batch = batch.append_column(name, pa.array(values, kind))
+    batch = apply_filters(batch, filters, normalizer=normalizer)
     return batch.filter(batch["keep"]) if kept_only else batch
 
 
 def pseudo_label_filter(ds, filters=None, *, normalizer: str = "english", kept_only: bool = False):
-    """``ds`` (transcript rows) with the pseudo-label decision of ``jobs.pseudo_label``:
-    ``draft_disagreement`` float64, ``keep`` bool, ``reject_reason`` string (null when kept;
-    ``pipeline.pseudo_label.filters.RULES``). ``filters``: a
-    :class:`~pipeline.pseudo_label.filters.Filters` (thresholds, ``None`` = off). With
-    ``kept_only`` only the kept rows remain. Lazy."""
+    """``ds`` (transcript rows) with the pseudo-label decision of ``jobs.pseudo_label``
+    (``pipeline.pseudo_label.quality.apply_filters``): the quality columns
+    (``draft_disagreement`` float32, ``language`` string, ``unique_word_ratio``, rates, ...),
+    ``keep`` bool and ``reject_reason`` string (null when kept; ``pipeline.pseudo_label.filters.RULES``).
+    ``filters``: a :class:`~pipeline.pseudo_label.filters.Filters` (thresholds, ``None`` = off).
+    With ``kept_only`` only the kept rows remain. Lazy."""
     from pipeline.pseudo_label.filters import Filters
 
     return ds.map_batches(_decide_batch, batch_format="pyarrow",
                           fn_kwargs={"filters": filters or Filters(), "normalizer": normalizer,
                                      "kept_only": kept_only})
-

@@ -39,7 +39,8 @@ from pipeline.retry import (
 from pipeline.sources.index import (
     Index, IndexSettings, build_index, remaining_ids, select_items,
 )
-from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.sources.listing import ghosts_note, list_inputs, plan_units
+from pipeline.stages.channels import parent_ids, rows_of
 from pipeline.stages.fetch import prefetch_parquet
 from pipeline.stages.prepare import decode_batch
 from pipeline.stages.score import score_batch
@@ -126,7 +127,7 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio,
-                   "passthrough": passthrough})
+                   "language": config.language, "passthrough": passthrough})
 
 
 def decode_memory_request(settings: DecodeSettings) -> int:
@@ -199,6 +200,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     spec = resolve_numerics(spec, config.numerics)
     check_output_outside_inputs(config.inputs, config.output)
     listings = list_inputs(config.inputs, config.format, storage)
+    for note in (note for listing in listings for note in listing.notes):
+        echo(f"note: {note}")
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
     prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     ensure_ray()
@@ -219,18 +222,21 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                      resources: ActorResources, started: float, echo) -> dict:
     index = build_index(plan_units(listings), IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
-        reference_filter=config.reference_filter))
+        reference_filter=config.reference_filter, channel=config.channel))
     if not index.rows:
         raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
                           "manifest or shards); point --input at the audio to transcribe")
     done = existing_ids(storage, config.output) if config.resume else pa.array([], pa.string())
+    if config.channel == "all":             # output ids are <id>#ch<N>
+        done = parent_ids(done)
     todo = remaining_ids(index.ids, done)
     formats = ", ".join(sorted({listing.format for listing in listings}))
     echo(f"indexed {plural(index.rows, 'utterance')} ({formats}) from {len(listings)} input(s); "
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"
          + (f", {index.dropped_unscorable} without a scorable reference left out"
             if config.reference_filter else "")
-         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else ""))
+         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else "")
+         + ghosts_note(sum(listing.ghosts for listing in listings) + index.ghosts))
 
     if len(todo):
         echo(f"inference: {resources.min_actors}-{resources.max_actors} "
@@ -240,7 +246,8 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                       config.output)
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
-    summary = summarize(table, new_ids=todo,
+    new_ids = rows_of(table["id"], todo) if config.channel == "all" else todo
+    summary = summarize(table, new_ids=new_ids,
                         wall_seconds=time.monotonic() - started, model=spec.shown,
                         settings={**config.settings(), "numerics": spec.numerics},
                         dropped_unscorable=(index.dropped_unscorable
