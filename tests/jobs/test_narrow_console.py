@@ -72,7 +72,8 @@ def test_narrow_terminal_progress_fits_and_the_interrupt_line_stands_alone(tmp_p
     assert [p for p in pieces if len(p) > 80 and not p.startswith(ours)] == []
     assert len([p for p in pieces if p.strip()]) < 30, pieces
     progress = [p for p in pieces if p.startswith("progress: ")]
-    assert progress and all("inference" in p or "decode" in p or "…" in p for p in progress), progress
+    # (the first may come from the index stage: "progress: read+select 0/1")
+    assert progress and all(re.search(r"\d+/(\d+|\?)", p) for p in progress), progress
     assert not any("Tasks:" in p or "Queued blocks" in p for p in pieces)   # no Ray bar text
     [error] = [line for line in lines if "error: interrupted" in line]
     assert ANSI.sub("", error.split("\r")[-1]).startswith("error: interrupted; what was written is kept")
