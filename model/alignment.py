@@ -180,6 +180,7 @@ def token_spans(path: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return first, last
 
 
+@torch.no_grad()
 def label_scores(pooled: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                  windows: list[int], labels: list[list[int]]) -> list[np.ndarray]:
     """Logits of each utterance's own labels at each of its windows, in float32.
@@ -228,6 +229,7 @@ def _score_group(group, pooled, weight, bias, windows, labels, starts, out) -> N
         out[b] = scores[j, :windows[b], :len(labels[b])]
 
 
+@torch.no_grad()
 def head_log_posteriors(pooled_rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                         ids: torch.Tensor, max_elements: int = 1 << 26) -> torch.Tensor:
     """``log softmax(pooled_rows @ weight.T + bias)[r, ids[r]]`` → ``(R,)`` float32.
