@@ -3,6 +3,7 @@ parser reads, statuses for rows without times (one job run of the tiny checkpoin
 
 from __future__ import annotations
 
+import html
 import io
 import json
 
@@ -114,7 +115,7 @@ def test_subtitle_files_parse_and_hold_exactly_the_rows_words(job):
         assert subs[0].start.total_seconds() == pytest.approx(row["words"][0]["start_s"], abs=5e-4)
         assert subs[-1].end.total_seconds() == pytest.approx(row["words"][-1]["end_s"], abs=5e-4)
         captions = webvtt.read_buffer(io.StringIO((folder / f"{uid}.vtt").read_text()))
-        assert " ".join(c.text for c in captions) == norm(row["text"])
+        assert " ".join(html.unescape(c.text) for c in captions) == norm(row["text"])
         assert [(c.start, c.end) for c in captions] == [
             (srt.timedelta_to_srt_timestamp(s.start).replace(",", "."),
              srt.timedelta_to_srt_timestamp(s.end).replace(",", ".")) for s in subs]
