@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
     p.add_argument("--scale-corpus-mb", type=float, default=300.0,
                    help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
+    p.add_argument("--timestamps", choices=("none", "word"), default="none",
+                   help="word: also report alignment_share, the forced alignment's cost / inference time")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                           repeats=args.repeats, codecs=not args.no_codecs,
                           codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
-                          scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb)
+                          scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
+                          timestamps=args.timestamps)
     result = run_benchmark(cfg)
     print()
     print(format_table(result))

@@ -144,16 +144,23 @@ def _viterbi_group(group: list[int], emissions, targets, out) -> None:
     delta = np.full((B, S), -np.inf)
     delta[:, :2] = scores[0, :, :2]
     back = np.zeros((T, B, S), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
-    cand = np.full((3, B, S), -np.inf)
+    one = np.full((B, S), -np.inf)
+    two = np.full((B, S), -np.inf)
     for t in range(1, T):
-        cand[0] = delta
-        cand[1, :, 1:] = delta[:, :-1]
-        cand[2, :, 2:] = delta[:, :-2] + skip[:, 2:]
-        step = cand.argmax(axis=0)
-        best = np.take_along_axis(cand, step[None], axis=0)[0] + scores[t]
-        live = (t < lengths)[:, None]
-        back[t] = np.where(live, step, 0)
-        delta = np.where(live, best, delta)
+        one[:, 1:] = delta[:, :-1]
+        np.add(delta[:, :-2], skip[:, 2:], out=two[:, 2:])
+        from_one = one > delta  # ties stay
+        best = np.maximum(delta, one)
+        from_two = two > best
+        step = from_one.astype(np.int8)
+        step[from_two] = 2
+        best = np.where(from_two, two, best) + scores[t]
+        live = t < lengths
+        if live.all():
+            back[t], delta = step, best
+        else:
+            back[t] = np.where(live[:, None], step, 0)
+            delta = np.where(live[:, None], best, delta)
     rows = np.arange(B)
     widths_a = np.array(widths)
     end_blank, end_token = delta[rows, widths_a - 1], delta[rows, widths_a - 2]
