@@ -80,7 +80,7 @@ class Transcriber:
         self.warm_packs_left = WARM_UP_PACKS
         torch.set_num_threads(max(1, int(num_threads)))
         self.model = load_model(spec.name_or_path, revision=spec.revision, device=spec.device,
-                                dtype=spec.dtype)
+                                dtype=spec.dtype, numerics=spec.numerics)
         self.model_name = spec.label or str(getattr(self.model, "name", spec.name_or_path))
         self.editing_steps = editing_steps
         self.max_frames_per_pack = max_frames_per_pack
@@ -165,7 +165,8 @@ class Transcriber:
                 row.update(result_columns(result))
             row.update(time_columns(row, None if row["error"] or row["silent"] else result,
                                     self.timestamps, self.model.decoder))
-            row.update(model=self.model_name, infer_node=self.node, infer_seconds=spent.get(i),
+            row.update(model=self.model_name, numerics=self.model.numerics, infer_node=self.node,
+                       infer_seconds=spent.get(i),
                        infer_warmup_seconds=warmed.get(i),
                        infer_actor=self.actor_id, infer_actor_start=self.started_at, infer_batch_end=ended)
             out.append(row)
