@@ -183,3 +183,24 @@ def test_alignment_does_not_depend_on_the_pack(native_model, features):
         np.testing.assert_array_equal(al1.last, al.last)
         np.testing.assert_allclose(al1.logpost_sum, al.logpost_sum, atol=1e-4)
         assert al.frames == features[uid].shape[0]
+
+
+@pytest.mark.parametrize("numerics", ["hub", "transformers"])
+def test_the_profiles_frame_count_sets_the_grid(waveforms, numerics):
+    """Under hub an utterance has N // 320 encoder frames, under transformers ceil((N//160+1)/2):
+    the alignment's grid and its last possible time follow the frames the model ran on."""
+    from model import load_model
+    from tests.model.conftest import TINY
+
+    model = load_model(TINY, device="cpu", numerics=numerics)
+    wave = waveforms["a04"]
+    n = wave.size
+    feats = model.features(wave)
+    [result], [al] = model.transcribe_with_alignment([feats])
+    frames = n // 320 if numerics == "hub" else -(-(n // 160 + 1) // 2)
+    assert al.frames == feats.shape[0] == frames and al.status == OK
+    start, end = al.token_times()
+    assert end.max() <= frames * 0.02 + 1e-12
+    np.testing.assert_allclose(start / 0.08, np.round(start / 0.08), atol=1e-9)
+    found = words(al, model.decoder.token_bytes(result.token_ids), duration_s=n / 16000)
+    assert " ".join(w.word for w in found) == " ".join(result.text.split())
