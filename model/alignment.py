@@ -33,6 +33,7 @@ recursion here is checked against a brute-force search over every valid CTC path
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,8 +105,13 @@ def _skip_penalty(tokens: np.ndarray, width: int) -> np.ndarray:
     return pen
 
 
-def viterbi(emissions: list[np.ndarray], targets: list[np.ndarray]) -> list[np.ndarray | None]:
-    """CTC forced alignment of several utterances at once (one numpy step per window).
+def viterbi(emissions: list[np.ndarray], targets: list[np.ndarray], *,
+            use_compiled: bool = True) -> list[np.ndarray | None]:
+    """CTC forced alignment of several utterances.
+
+    With numba (a dependency) the recursion runs compiled, one utterance at a time (about
+    ``windows × states`` steps of a few ns); without it, or with ``use_compiled=False``, as one
+    numpy step per window for all utterances at once. Both give the same paths.
 
     ``emissions[b]``: ``(T_b, n_b + 1)`` scores (log-probabilities, or logits: a per-window
     constant does not change the path), column 0 the blank, column ``i + 1`` target ``i``;
@@ -117,6 +123,13 @@ def viterbi(emissions: list[np.ndarray], targets: list[np.ndarray]) -> list[np.n
     out: list[np.ndarray | None] = [None] * len(emissions)
     todo = [b for b in range(len(emissions))
             if len(targets[b]) > 0 and emissions[b].shape[0] >= min_windows(targets[b])]
+    compiled = _compiled_loop() if use_compiled else None
+    if compiled is not None:
+        for b in todo:
+            n = len(targets[b])
+            scores = np.ascontiguousarray(np.asarray(emissions[b], dtype=np.float64)[:, _state_columns(n)])
+            out[b] = compiled(scores, _skip_penalty(np.asarray(targets[b]), 2 * n + 1) == 0.0)
+        return out
     todo.sort(key=lambda b: (emissions[b].shape[0], len(targets[b])))
     group: list[int] = []
     for b in todo:
@@ -172,6 +185,48 @@ def _viterbi_group(group: list[int], emissions, targets, out) -> None:
         state = np.where(live, state - back[t, rows, state], state)
     for j, b in enumerate(group):
         out[b] = paths[j, :lengths[j]]
+
+
+def _viterbi_loop(scores: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """One utterance's recursion: ``scores`` ``(T, S)`` per extended state, ``skip`` ``(S,)`` bool
+    (state ``s`` may be entered from ``s - 2``); the ``(T,)`` best path, ties as in :func:`viterbi`.
+    Plain loops, written for numba."""
+    T, S = scores.shape
+    delta = np.full(S, -np.inf)
+    new = np.empty(S)
+    back = np.zeros((T, S), dtype=np.int8)
+    delta[0] = scores[0, 0]
+    if S > 1:
+        delta[1] = scores[0, 1]
+    for t in range(1, T):
+        for s in range(S):
+            best = delta[s]
+            step = 0
+            if s >= 1 and delta[s - 1] > best:
+                best = delta[s - 1]
+                step = 1
+            if s >= 2 and skip[s] and delta[s - 2] > best:
+                best = delta[s - 2]
+                step = 2
+            new[s] = best + scores[t, s]
+            back[t, s] = step
+        delta, new = new, delta
+    state = S - 2 if S >= 2 and delta[S - 2] > delta[S - 1] else S - 1
+    path = np.empty(T, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        path[t] = state
+        state -= back[t, state]
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_loop():
+    """:func:`_viterbi_loop` compiled by numba (cached on disk), or ``None`` without numba."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(cache=True, nogil=True)(_viterbi_loop)
 
 
 def token_spans(path: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

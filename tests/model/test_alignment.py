@@ -52,7 +52,8 @@ def runs_of(path: np.ndarray, n: int):
     return [(int(np.nonzero(path == 2 * i + 1)[0][0]), int(np.nonzero(path == 2 * i + 1)[0][-1])) for i in range(n)]
 
 
-def test_viterbi_equals_the_brute_force_optimum_on_random_inputs():
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+def test_viterbi_equals_the_brute_force_optimum_on_random_inputs(compiled):
     rng = np.random.default_rng(0)
     cases = []
     for _ in range(120):
@@ -60,7 +61,7 @@ def test_viterbi_equals_the_brute_force_optimum_on_random_inputs():
         targets = [int(x) for x in rng.integers(1, 3, size=n)]  # ids 1..2: many equal neighbours
         T = int(rng.integers(max(1, n - 1), 9))
         cases.append((rng.normal(size=(T, n + 1)) * 3, targets))
-    paths = viterbi([c[0] for c in cases], [np.array(c[1]) for c in cases])  # all in one batch
+    paths = viterbi([c[0] for c in cases], [np.array(c[1]) for c in cases], use_compiled=compiled)
     checked_feasible = 0
     for (scores, targets), path in zip(cases, paths):
         best, runs = brute_force(scores, targets)
@@ -70,8 +71,8 @@ def test_viterbi_equals_the_brute_force_optimum_on_random_inputs():
         checked_feasible += 1
         assert runs_of(path, len(targets)) == runs
         assert path_score(runs_of(path, len(targets)), scores) == pytest.approx(best, abs=1e-9)
-        # each alone gives the same path as in the batch
-        [alone] = viterbi([scores], [np.array(targets)])
+        # alone, and by the other implementation: the same path
+        [alone] = viterbi([scores], [np.array(targets)], use_compiled=not compiled)
         np.testing.assert_array_equal(alone, path)
     assert checked_feasible > 80
 
