@@ -42,6 +42,8 @@ class BenchmarkConfig:
     scale_rows: int = 0  # 0: no scale run (bench/scale.py)
     scale_corpus_mb: float = 300.0
     timestamps: str = "none"  # "word": also time the forced alignment (bench/alignment.py)
+    numerics: str | None = None  # the profile of the main run (None: the random checkpoint's, transformers)
+    compare_numerics: bool = True  # time both profiles side by side (bench/numerics_cost.py)
 
 
 def _timed(fn, device):
@@ -73,7 +75,7 @@ def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkCo
         padded_times.append(t)
     t_packed, t_padded = float(np.median(packed_times)), float(np.median(padded_times))
     lengths = [f.shape[0] for f in feats]
-    text_lengths = [2 * len(ids) + 1 for ids in packed_ids]
+    text_lengths = [max(2 * len(ids) + 1, model.min_edit_length) for ids in packed_ids]
     # The padded baseline computes the encoder over padding, so its drafts may differ; count agreement.
     same = sum(a == b for a, b in zip(packed_ids, padded_ids))
     return {
@@ -105,9 +107,9 @@ def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2
 def bench_real_10s(model) -> float:
     """Seconds for one 10 s utterance, end to end through the model (after one warm-up)."""
     wave = corpus_waveforms([10.0], seed=123)[0]
-    feats = [log_mel(wave)]
+    feats = [model.features(wave)]
     model.transcribe(feats)
-    _, seconds = _timed(lambda: model.transcribe([log_mel(wave)]), model.device)
+    _, seconds = _timed(lambda: model.transcribe([model.features(wave)]), model.device)
     return seconds
 
 
@@ -115,16 +117,17 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     arch = size_config(cfg.size)
-    model = random_model(arch, seed=cfg.seed, device=cfg.device, dtype=cfg.dtype)
+    model = random_model(arch, seed=cfg.seed, device=cfg.device, dtype=cfg.dtype, numerics=cfg.numerics)
     durations = corpus_durations(cfg.count, cfg.seed)
     waves = corpus_waveforms(durations, cfg.seed)
     audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
     echo(f"corpus: {cfg.count} utterances, {audio_s:.0f} s of audio (seed {cfg.seed}); model size {cfg.size} "
          f"on {model.device} {str(model.dtype).removeprefix('torch.')}, {threads} threads")
-    feats = [log_mel(w) for w in waves]
+    feats = [log_mel(w, numerics=model.numerics) for w in waves]
     calibrate_drafts(model, feats[:8])
     result = {
         "size": cfg.size, "device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."),
+        "numerics": model.numerics,
         "threads": threads,
         "model_dims": {"encoder_layers": arch.encoder.num_layers, "encoder_dim": arch.encoder.hidden_dim,
                        "editor_layers": arch.text.num_hidden_layers, "editor_dim": arch.text.hidden_size,
@@ -142,6 +145,11 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
     result.update(bench_features(waves, threads))
+    if cfg.compare_numerics:
+        from bench.numerics_cost import bench_numerics
+
+        echo("numerics profiles: hub vs transformers ...")
+        result["numerics_profiles"] = bench_numerics(model, waves, audio_s, cfg.max_frames_per_pack)
     if cfg.codecs:
         from bench.codecs import decode_costs
 
@@ -206,6 +214,13 @@ def format_table(result: dict) -> str:
     for key, label, fmt in TABLE_ROWS:
         if key in result:
             lines.append(f"{label:<42} {_fmt(key, fmt, result[key])}")
+    profiles = result.get("numerics_profiles")
+    if profiles:
+        for name in ("hub", "transformers"):
+            lines.append(f"{'numerics ' + name + ': model-only RTFx, packed':<42} {profiles[name]['model_rtfx']:.1f}")
+        lines.append(f"{'numerics: hub / transformers model time':<42} {profiles['hub_vs_transformers_model_seconds']:.3f}")
+        lines.append(f"{'numerics: hub / transformers features time':<42} "
+                     f"{profiles['hub_vs_transformers_features_seconds']:.3f}")
     for codec, cost in result.get("decode_cores_per_1000x", {}).items():
         value = "n/a (" + cost["error"][:60] + ")" if cost.get("error") else f"{cost['cores_per_1000x']:.2f}"
         lines.append(f"{'CPU cores per 1000x real time, ' + codec:<42} {value}")

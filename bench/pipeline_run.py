@@ -92,7 +92,8 @@ def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, actor_cores
                               device=cfg.device, dtype=cfg.dtype, actors=(1, 1),
                               cpus_per_actor=float(actor_cores),
                               gpus_per_actor=1.0 if cfg.device.startswith("cuda") else 0.0,
-                              max_frames_per_pack=cfg.max_frames_per_pack, normalizer="none")
+                              max_frames_per_pack=cfg.max_frames_per_pack, normalizer="none",
+                              numerics=cfg.numerics)
     start = time.perf_counter()
     summary = run_transcribe(config, echo=lambda *a, **k: None)
     wall = time.perf_counter() - start

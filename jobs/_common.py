@@ -123,6 +123,10 @@ def add_audio_args(parser: argparse.ArgumentParser) -> None:
                        help="longer inputs are cut at quiet points and joined back (default: 40)")
     group.add_argument("--silence-dbfs", type=float, default=-60.0,
                        help="quieter inputs get empty text without running the model (default: -60)")
+    group.add_argument("--channel", default=None, metavar="N|all",
+                       help="transcribe channel N (0-based) of every input without its own "
+                            "'channel' field, or 'all': one row per channel, ids <id>#ch<N> "
+                            "(default: the mean of the channels)")
 
 
 def add_storage_args(parser: argparse.ArgumentParser) -> None:

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
     p.add_argument("--timestamps", choices=("none", "word"), default="none",
                    help="word: also report alignment_share, the forced alignment's cost / inference time")
+    p.add_argument("--numerics", choices=("hub", "transformers"), default=None,
+                   help="numerics profile of the main run (default: the random checkpoint's own, transformers); "
+                        "both are also timed side by side")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                           codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
-                          timestamps=args.timestamps)
+                          numerics=args.numerics, timestamps=args.timestamps)
     result = run_benchmark(cfg)
     print()
     print(format_table(result))

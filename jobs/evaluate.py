@@ -3,6 +3,10 @@
     python -m jobs.evaluate --datasets leaderboard --output OUT          # the whole English board
     python -m jobs.evaluate --dataset ls-clean=s3://bkt/librispeech/test.clean/ --output s3://bkt/eval/run1
     python -m jobs.evaluate --datasets leaderboard --datasets-root /data/hf-copy --output OUT
+    python -m jobs.evaluate --datasets leaderboard-multilingual --output OUT  # fleurs/mcv/mls de fr es pt
+    python -m jobs.evaluate --datasets leaderboard-longform --output OUT      # earnings21/22, tedlium, CORAAL
+    python -m jobs.evaluate --datasets leaderboard,leaderboard-multilingual --output OUT
+    python -m jobs.evaluate --dataset mine=s3://bkt/de/ --language de --output OUT
 
 Writes OUT/<dataset>/ Parquet (the transcribe columns), OUT/report.json, OUT/report.md, OUT/report.png.
 Exits 1 (after writing the reports) when a dataset could not be read or has no successful row.
@@ -18,8 +22,10 @@ from jobs._common import (
     run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, ConfigError, TranscribeConfig
+from pipeline.evaluation.tracks import LEADERBOARD_FILES, LEADERBOARD_NUMERICS, LEADERBOARD_REVISION
 
 MODULE = "jobs.evaluate"
+DEFAULT_MAX_DURATION_SECONDS = 3600.0
 EVALUATE_NORMALIZERS = ("leaderboard", "whisper", "basic", "none")
 
 
@@ -28,9 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", action="append", default=[], metavar="NAME=URI",
                         help="a dataset to evaluate (Parquet shards in the HF layout, a manifest, a folder, "
                              "tar shards); repeatable")
-    parser.add_argument("--datasets", metavar="FILE_OR_NAME", default=None,
-                        help="YAML list of datasets, or 'leaderboard' for the shipped file of the Open ASR "
-                             "Leaderboard's English sets")
+    parser.add_argument("--datasets", metavar="FILE_OR_NAME[,...]", default=None,
+                        help="YAML list of datasets, or a shipped track of the Open ASR Leaderboard: "
+                             "leaderboard (English), leaderboard-multilingual, leaderboard-longform; "
+                             "several with commas. A shipped track runs the model revision the "
+                             "leaderboard pins, with hub numerics, unless --revision/--numerics say otherwise")
+    parser.add_argument("--language", default="en", metavar="LANG",
+                        help="language (ISO 639-1) of the --dataset sets: picks the leaderboard normaliser "
+                             "for it and, when not en, the multilingual scoring (default: en); dataset "
+                             "files give language per entry")
     parser.add_argument("--datasets-root", metavar="URI", default=None,
                         help="replaces {root} in the --datasets file (default: its 'root:', hf://datasets "
                              "for leaderboard; also $NLE_DATASETS_ROOT), e.g. a local copy of the hub layout")
@@ -39,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text normalisation before WER (default: leaderboard, the Open ASR Leaderboard's)")
     add_model_args(parser)
     add_cluster_args(parser)
-    parser.add_argument("--max-duration-seconds", type=float, default=3600.0,
-                        help="longer inputs become error rows (default: 3600)")
+    parser.add_argument("--max-duration-seconds", type=float, default=None,
+                        help="longer inputs become error rows (default: 3600; 14400 for the long-form "
+                             "track, whose earnings calls run past an hour)")
     parser.add_argument("--max-segment-seconds", type=float, default=40.0,
                         help="longer utterances are segmented; chunked sets never are (default: 40)")
     add_storage_args(parser)
@@ -64,18 +77,42 @@ def main(argv: list[str] | None = None) -> int:
 
 def dataset_specs(args: argparse.Namespace) -> list:
     from pipeline.evaluation.specs import load_dataset_file, parse_dataset_arg
+    from pipeline.text import make_normalizer
 
-    specs = [parse_dataset_arg(d) for d in args.dataset]
-    if args.datasets:
-        specs += load_dataset_file(args.datasets, root=args.datasets_root)
-    elif args.datasets_root:
+    own = [parse_dataset_arg(d, args.language) for d in args.dataset]
+    specs = list(own)
+    for name in dataset_files(args):
+        specs += load_dataset_file(name, root=args.datasets_root)
+    if args.datasets_root and not dataset_files(args):
         raise ConfigError("--datasets-root needs --datasets (it fills {root} in that file)")
     if not specs:
         raise ConfigError("give at least one --dataset NAME=URI or --datasets FILE (or --datasets leaderboard)")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"dataset names must be unique across --dataset and --datasets, got {names}")
+    for spec in specs:
+        try:
+            make_normalizer(args.normalizer, spec.language if args.normalizer == "leaderboard" else None)
+        except ValueError as e:
+            where = f"--language {spec.language}" if spec in own else f"dataset {spec.name}"
+            raise ConfigError(f"{where}: {e}") from e
     return specs
+
+
+def dataset_files(args: argparse.Namespace) -> list[str]:
+    """The ``--datasets`` files or shipped names, split on commas."""
+    return [p.strip() for p in (args.datasets or "").split(",") if p.strip()]
+
+
+def leaderboard_model_options(args: argparse.Namespace) -> dict:
+    """``revision`` and ``numerics``: for a run of a shipped leaderboard track, the revision the
+    leaderboard pins and ``hub`` numerics (what it ran), unless ``--revision``/``--numerics`` are
+    given; otherwise the flags as given."""
+    options = {**model_options(args), "revision": args.revision}
+    if any(name in LEADERBOARD_FILES for name in dataset_files(args)):
+        options["revision"] = args.revision or LEADERBOARD_REVISION
+        options["numerics"] = options.get("numerics") or LEADERBOARD_NUMERICS
+    return options
 
 
 def evaluate(args: argparse.Namespace) -> dict:
@@ -83,34 +120,27 @@ def evaluate(args: argparse.Namespace) -> dict:
 
     specs = dataset_specs(args)
     base = TranscribeConfig(
-        inputs=(specs[0].uri,), output=args.output, model=args.model, revision=args.revision,
+        inputs=(specs[0].uri,), output=args.output, model=args.model,
         editing_steps=args.editing_steps, device=args.device, dtype=args.dtype, actors=args.actors,
         gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor,
         max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
-        max_duration_seconds=args.max_duration_seconds, max_segment_seconds=args.max_segment_seconds,
+        max_duration_seconds=args.max_duration_seconds or DEFAULT_MAX_DURATION_SECONDS,
+        max_segment_seconds=args.max_segment_seconds,
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint,
-        resume=args.resume, overwrite=args.overwrite, **model_options(args))
-    report = run_evaluate(specs, base, args.output, model=resolve_job_model(base))
+        resume=args.resume, overwrite=args.overwrite, **leaderboard_model_options(args))
+    report = run_evaluate(specs, base, args.output, model=resolve_job_model(base),
+                          max_duration_seconds=args.max_duration_seconds)
     print_table(report, args.output)
     return report
 
 
 def print_table(report: dict, output: str) -> None:
-    print()
-    print(f"{'dataset':<28} {'scored':>7} {'hours':>7} {'WER %':>8} {'RTFx':>9} {'dropped':>8} {'failed':>7}")
-    for name, d in report["datasets"].items():
-        if "utterances" not in d:
-            print(f"{name:<28} {'':>7} {'':>7} {'failed':>8}")
-            continue
-        wer = "failed" if d.get("error") else f"{d['wer_percent']:.2f}"
-        rtfx = "—" if d["rtfx"] is None else f"{d['rtfx']:.2f}"
-        print(f"{name:<28} {d['utterances']:>7} {d['audio_seconds'] / 3600:>7.3f} {wer:>8} {rtfx:>9} "
-              f"{d['dropped_unscorable']:>8} {d['failed']:>7}")
-    mean = "—" if report["mean_wer_percent"] is None else f"{report['mean_wer_percent']:.2f}"
-    rtfx = "—" if report["rtfx"] is None else f"{report['rtfx']:.2f}"
-    print(f"{'average':<28} {'':>7} {'':>7} {mean:>8} {rtfx:>9}   job RTFx {report['rtfx_job'] or 0:.2f}")
+    """The console table (:func:`pipeline.evaluation.report.console_table`) and where the report is."""
     from pipeline.cluster import absolute_uri
+    from pipeline.evaluation.report import console_table
 
+    print()
+    print(console_table(report))
     print(f"report: {absolute_uri(output).rstrip('/')}/report.md")
 
 

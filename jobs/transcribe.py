@@ -18,7 +18,7 @@ from jobs._common import (
     run_job,
 )
 from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, FORMATS, NORMALIZERS, SourceColumns, \
-    TranscribeConfig
+    TranscribeConfig, parse_channel
 
 MODULE = "jobs.transcribe"
 
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(parser)
     add_cluster_args(parser)
     add_audio_args(parser)
-    parser.add_argument("--normalizer", choices=NORMALIZERS, default="english",
-                        help="text normalisation before WER (default: english)")
+    parser.add_argument("--normalizer", choices=NORMALIZERS, default="leaderboard",
+                        help="text normalisation before WER (default: leaderboard, the Open ASR "
+                             "Leaderboard's English rules, as jobs.evaluate scores)")
     add_storage_args(parser)
     parser.add_argument("--resume", action="store_true", help="add only ids not yet written")
     parser.add_argument("--overwrite", action="store_true", help="replace earlier results")
@@ -64,6 +65,7 @@ def config_from_args(args: argparse.Namespace) -> TranscribeConfig:
         max_frames_per_pack=args.max_frames_per_pack or DEFAULT_MAX_FRAMES_PER_PACK,
         max_duration_seconds=args.max_duration_seconds,
         max_segment_seconds=args.max_segment_seconds, silence_dbfs=args.silence_dbfs,
+        channel=parse_channel(args.channel),
         normalizer=args.normalizer, s3_endpoint=args.s3_endpoint, resume=args.resume,
         overwrite=args.overwrite, with_audio=args.with_audio, audio_root=args.audio_root,
         columns=SourceColumns(audio=args.audio_column, text=args.text_column, id=args.id_column,

@@ -46,11 +46,24 @@ class EncoderConfig:
     # them; None when the checkpoint's encoder_layer_indices cannot be written that way (hub only).
     cat_hidden_layers: tuple[int, ...] | None = (4, 8, 12)
     # The hub code's exported layers, in its order: indices into [input_linear output, block 1, ...,
-    # block num_layers], resolved to 0..num_layers (the original key's -1 is num_layers).
-    encoder_layer_indices: tuple[int, ...] = (4, 8, 12, 16)
+    # block num_layers], resolved to 0..num_layers (the original key's -1 is num_layers). None: the
+    # ones cat_hidden_layers implies (see hub_layers), the only form stored when they agree.
+    encoder_layer_indices: tuple[int, ...] | None = None
     self_conditioning_layer: int = 8
     vocabulary_size: int = 100352  # BPE CTC head, shares the LLM vocabulary
     pooling_window: int = 4
+
+    def hub_layers(self) -> tuple[int, ...]:
+        """The exported layers as the hub's code lists them: ``encoder_layer_indices`` resolved, or
+        ``cat_hidden_layers`` in layer order followed by the final layer."""
+        if self.encoder_layer_indices is not None:
+            return self.encoder_layer_indices
+        return tuple(sorted(set(self.cat_hidden_layers or ()))) + (self.num_layers,)
+
+    @property
+    def num_exported(self) -> int:
+        """How many hidden states the projector's input concatenates."""
+        return len(self.hub_layers())
 
 
 @dataclass(frozen=True)
@@ -167,16 +180,17 @@ def _encoder_config(raw: dict, enc: dict, layout: str) -> EncoderConfig:
     if layout == "original":
         kw.pop("cat_hidden_layers", None)
         indices = _layer_indices(raw.get("encoder_layer_indices", [4, 8, 12, -1]), num_layers)
-        kw["encoder_layer_indices"] = indices
         # The PR's form: the layers before the final one, which it always appends itself.
-        kw["cat_hidden_layers"] = indices[:-1] if indices[-1] == num_layers else None
+        cat = indices[:-1] if indices[-1] == num_layers else None
+        kw["cat_hidden_layers"] = cat
+        implied = None if cat is None else tuple(sorted(set(cat))) + (num_layers,)
+        kw["encoder_layer_indices"] = None if indices == implied else indices
     else:
         cat = tuple(int(i) for i in kw.get("cat_hidden_layers", EncoderConfig.cat_hidden_layers))
         for i in cat:
             if not 0 <= i <= num_layers:
                 raise ConfigError(f"config.json: 'encoder_config.cat_hidden_layers' entry {i} is outside 0..{num_layers}")
         kw["cat_hidden_layers"] = cat
-        kw["encoder_layer_indices"] = tuple(sorted(set(cat))) + (num_layers,)
     if kw.get("dim_head") is None:
         kw["dim_head"] = kw.get("hidden_dim", EncoderConfig.hidden_dim) // kw.get("num_heads", EncoderConfig.num_heads)
     if kw.get("self_conditioning_layer") is None:

@@ -9,6 +9,7 @@ port; both run through this one code path and its three switches.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +69,7 @@ class NarBackbone(nn.Module):
         super().__init__()
         enc = cfg.encoder
         self.encoder = ConformerEncoder(enc)
-        self.projector = Projector(cfg.projector, enc.hidden_dim, len(enc.encoder_layer_indices))
+        self.projector = Projector(cfg.projector, enc.hidden_dim, enc.num_exported)
         self.language_model = GraniteEditor(cfg.text)
         self.out_bpe = nn.Linear(enc.hidden_dim, enc.vocabulary_size)
 
@@ -103,13 +104,21 @@ class NarModel(nn.Module):
         checkpoint's layer list has no PR form (it does not end with the final layer)."""
         enc = config.encoder
         if profile.export_after_self_conditioning:
-            return enc.encoder_layer_indices
+            return enc.hub_layers()
         if enc.cat_hidden_layers is None:
             raise ConfigError(
                 f"config.json: 'encoder_layer_indices' {list(enc.encoder_layer_indices)} does not end with the final "
                 "layer, which the transformers numerics always append; run this checkpoint with numerics='hub'"
             )
         return tuple(sorted(set(enc.cat_hidden_layers))) + (FINAL,)
+
+    def with_numerics(self, numerics: str | Numerics) -> "NarModel":
+        """This model under another numerics profile: a shallow copy sharing every weight (no
+        memory). Raises ``ValueError`` for an unknown profile, ``ConfigError`` as :meth:`export_layers`."""
+        profile = resolve_numerics(numerics, self.config.layout)
+        other = copy.copy(self)
+        other.profile, other._export = profile, self.export_layers(self.config, profile)
+        return other
 
     @property
     def numerics(self) -> str:

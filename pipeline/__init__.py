@@ -7,7 +7,7 @@
 from pipeline.config import ConfigError, SourceColumns, TranscribeConfig
 from pipeline.model_ref import ModelSpec, ModelUnavailable, resolve_model
 from pipeline.run import run_transcribe
-from pipeline.scoring import make_normalizer
+from pipeline.text import make_normalizer
 
 __all__ = ["ConfigError", "ModelSpec", "ModelUnavailable", "SourceColumns", "TranscribeConfig",
            "make_normalizer", "resolve_model", "run_transcribe"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DEFAULT_MODEL = "ibm-granite/granite-speech-4.1-2b-nar"
-FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi")
+FORMATS = ("auto", "audio", "manifest", "parquet", "webdataset", "librispeech", "kaldi",
+           "nemo-tarred", "lhotse", "arrow")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
 NORMALIZERS = ("english", "leaderboard", "whisper", "basic", "none")
@@ -51,7 +52,7 @@ class TranscribeConfig:
     max_duration_seconds: float = 3600.0
     max_segment_seconds: float = 40.0
     silence_dbfs: float = -60.0
-    normalizer: str = "english"
+    normalizer: str = "leaderboard"
     s3_endpoint: str | None = None
     resume: bool = False
     overwrite: bool = False
@@ -63,6 +64,12 @@ class TranscribeConfig:
     # Evaluation: drop rows whose reference normalises (with this normaliser) to nothing scorable
     # before decoding; None keeps every row (transcribe, pseudo_label).
     reference_filter: str | None = None
+    # ``--channel``: a 0-based channel (int) for every input without its own ``channel`` field,
+    # or ``"all"`` (one row per channel, ids ``<id>#ch<N>``); None: the mean of the channels.
+    channel: int | str | None = None
+    # Language of the references (ISO 639-1): picks the leaderboard normaliser's language and, when
+    # not English, the multilingual scoring rules (pipeline.text); set per dataset by jobs.evaluate.
+    language: str = "en"
     # Numerics profile (model-spec §9); None: the checkpoint's own, resolved from its config.json.
     numerics: str | None = None
     # Word/segment times from the BPE CTC head, and subtitle files under OUT/subtitles/.
@@ -88,7 +95,8 @@ class TranscribeConfig:
             "silence_dbfs": self.silence_dbfs, "normalizer": self.normalizer,
             "s3_endpoint": self.s3_endpoint, "resume": self.resume, "overwrite": self.overwrite,
             "with_audio": self.with_audio, "audio_root": self.audio_root,
-            "reference_filter": self.reference_filter,
+            "reference_filter": self.reference_filter, "channel": self.channel,
+            "language": self.language,
             "numerics": self.numerics, "timestamps": self.timestamps,
             "subtitles": list(self.subtitles), "features_on": self.features_on,
             "columns": {"audio": self.columns.audio, "text": self.columns.text,
@@ -136,8 +144,22 @@ def validate(config: TranscribeConfig) -> None:
              f"--max-duration-seconds must be > 0, got {config.max_duration_seconds}")
     _require(config.max_segment_seconds > 0,
              f"--max-segment-seconds must be > 0, got {config.max_segment_seconds}")
+    _require(config.channel is None or config.channel == "all"
+             or (isinstance(config.channel, int) and config.channel >= 0),
+             f"--channel must be a channel number (0, 1, ...) or 'all', got {config.channel!r}")
     _require(not (config.resume and config.overwrite),
              "--resume and --overwrite exclude each other: pick one")
+
+
+def parse_channel(text: str | None) -> int | str | None:
+    """``--channel`` text → ``None``, ``"all"`` or a channel number."""
+    if text is None or text.strip().lower() == "all":
+        return None if text is None else "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--channel must be a channel number (0, 1, ...) or 'all', got {text!r}") \
+            from None
 
 
 def parse_actors(text: str) -> tuple[int, int]:

@@ -39,7 +39,8 @@ from pipeline.retry import (
 from pipeline.sources.index import (
     Index, IndexSettings, build_index, remaining_ids, select_items,
 )
-from pipeline.sources.listing import list_inputs, plan_units
+from pipeline.sources.listing import ghosts_note, list_inputs, plan_units
+from pipeline.stages.channels import parent_ids, rows_of
 from pipeline.stages.fetch import prefetch_parquet
 from pipeline.stages.prepare import decode_batch
 from pipeline.stages.score import score_batch
@@ -110,7 +111,8 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
     scored = inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
-        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio})
+        fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio,
+                   "language": config.language})
     if not config.subtitles:
         return scored
     # Each task writes its own rows' subtitle files (pipeline/sinks/subtitles.py); rows pass on.
@@ -193,6 +195,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     # One profile for the decode tasks' features and the actors' model (pipeline/numerics.py).
     spec = resolve_numerics(spec, config.numerics)
     listings = list_inputs(config.inputs, config.format, storage)
+    for note in (note for listing in listings for note in listing.notes):
+        echo(f"note: {note}")
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
     prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
     ensure_ray()
@@ -200,18 +204,21 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     check_output_shared(config.output, alive_nodes())
     index = build_index(plan_units(listings), IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
-        reference_filter=config.reference_filter))
+        reference_filter=config.reference_filter, channel=config.channel))
     if not index.rows:
         raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
                           "manifest or shards); point --input at the audio to transcribe")
     done = existing_ids(storage, config.output) if config.resume else pa.array([], pa.string())
+    if config.channel == "all":             # output ids are <id>#ch<N>
+        done = parent_ids(done)
     todo = remaining_ids(index.ids, done)
     formats = ", ".join(sorted({listing.format for listing in listings}))
     echo(f"indexed {index.rows} utterances ({formats}) from {len(listings)} input(s); "
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"
          + (f", {index.dropped_unscorable} without a scorable reference left out"
             if config.reference_filter else "")
-         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else ""))
+         + (f"; {len(index.duplicate_orders)} repeated ids" if len(index.duplicate_orders) else "")
+         + ghosts_note(sum(listing.ghosts for listing in listings) + index.ghosts))
 
     resources = resolve_resources(config, ray.cluster_resources())
     if len(todo):
@@ -221,7 +228,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
                       config.output)
 
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
-    summary = summarize(table, new_ids=todo,
+    new_ids = rows_of(table["id"], todo) if config.channel == "all" else todo
+    summary = summarize(table, new_ids=new_ids,
                         wall_seconds=time.monotonic() - started, model=spec.shown,
                         settings={**config.settings(), "numerics": spec.numerics},
                         dropped_unscorable=(index.dropped_unscorable

@@ -5,7 +5,10 @@ Per dataset: rows whose reference normalises to nothing scorable are left out be
 (``TranscribeConfig.reference_filter``; chunked sets are filtered by their parent's reference
 here); the silence gate is off (every kept row goes through the model, as on the leaderboard);
 chunks of chunked sets are transcribed as they are (never re-segmented) and joined per parent.
-The figures are defined in :mod:`pipeline.evaluation.metrics`.
+Each set is transcribed in its ``language`` (the score stage's per-row counts then follow the same
+rules as the report); long-form sets take :data:`LONGFORM_MAX_DURATION_SECONDS` as their longest
+input unless ``--max-duration-seconds`` says otherwise. The figures are defined in
+:mod:`pipeline.evaluation.metrics`, the track blocks in :mod:`pipeline.evaluation.tracks`.
 """
 
 from __future__ import annotations
@@ -22,14 +25,32 @@ from pipeline.evaluation.specs import (
 )
 from pipeline.evaluation.metrics import from_rows, join_chunks, mean_wer_percent, score_units
 from pipeline.retry import StorageUnavailable
-from pipeline.scoring import is_scorable_reference
+from pipeline.evaluation.tracks import summarize_tracks, track_of
+from pipeline.text import is_english, is_scorable_reference
 from pipeline.sinks.output import read_columns
 from pipeline.storage import Storage
 
-RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error", "features_seconds", "infer_seconds"]
+RESULT_COLUMNS = ["id", "text", "reference", "duration_s", "error", "features_seconds", "infer_seconds",
+                  "segments"]
 INPUTS_DIR = "_inputs"          # chunk manifests the evaluation writes for chunked sets
 NO_SILENCE_GATE = float("-inf")
 UNSEGMENTED_SECONDS = 1e9       # chunks are transcribed whole
+# The long-form track's longest input: earnings calls run past an hour; 4 h leaves room.
+LONGFORM_MAX_DURATION_SECONDS = 4 * 3600.0
+
+
+def reference_filter(spec: DatasetSpec, normalizer: str) -> str:
+    """The normaliser a set's references are tested with before inference: its own for English
+    sets, ``none`` (the raw text) for the others, as the leaderboard's multilingual runner does."""
+    return normalizer if is_english(spec.language) else "none"
+
+
+def dataset_config(base: TranscribeConfig, spec: DatasetSpec, max_duration_seconds: float | None) -> TranscribeConfig:
+    """``base`` for one set: its language, and its longest input: ``max_duration_seconds`` when
+    given, else ``base``'s, raised to :data:`LONGFORM_MAX_DURATION_SECONDS` for long-form sets."""
+    longest = max_duration_seconds or (max(base.max_duration_seconds, LONGFORM_MAX_DURATION_SECONDS)
+                                       if spec.track == "longform" else base.max_duration_seconds)
+    return replace(base, language=spec.language, max_duration_seconds=longest)
 
 
 @dataclass(frozen=True)
@@ -44,14 +65,18 @@ class Plan:
 
 def _input_error(spec: DatasetSpec, message: str) -> str:
     """A transcribe message re-worded for evaluate: about the dataset's uri, not ``--input``."""
-    return f"dataset {spec.name}: " + message.replace("--input ", "").replace("--input", "its uri")
+    message = message.replace("--input ", "").replace("--input", "its uri")
+    for flag, key in (("--audio-column", "audio_column"), ("--text-column", "text_column"),
+                      ("--id-column", "id_column")):   # transcribe's flags are keys of the set here
+        message = message.replace(flag, f"{key} in the --datasets file")
+    return f"dataset {spec.name}: " + message
 
 
 def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage) -> Plan:
     """A dataset read as transcribe reads it; the reference is the first of the leaderboard's
     text columns it has (or ``spec.text_column``)."""
     try:
-        columns = table_columns(storage, spec.uri)
+        columns = table_columns(storage, spec.uri, spec.format)
     except (OSError, ValueError) as e:
         raise ConfigError(_input_error(spec, f"{spec.uri} cannot be read ({e}); check the uri in "
                                              "--dataset/--datasets")) from e
@@ -59,7 +84,7 @@ def plan_plain(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: 
         else (spec.text_column or "text")
     cols = SourceColumns(audio=spec.audio_column, text=text, id=spec.id_column)
     return Plan(replace(base, inputs=(spec.uri,), output=output, format=spec.format, columns=cols,
-                        silence_dbfs=NO_SILENCE_GATE, reference_filter=base.normalizer))
+                        silence_dbfs=NO_SILENCE_GATE, reference_filter=reference_filter(spec, base.normalizer)))
 
 
 def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage: Storage,
@@ -70,7 +95,7 @@ def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage
     chunks = chunk_rows(storage, spec)
     references = parent_references(storage, spec)
     keep = {p for p in {c["parent"] for c in chunks}
-            if is_scorable_reference(references.get(p), base.normalizer)}
+            if is_scorable_reference(references.get(p), base.normalizer, spec.language)}
     dropped = len({c["parent"] for c in chunks}) - len(keep)
     kept = [c for c in chunks if c["parent"] in keep]
     if not kept:
@@ -92,10 +117,11 @@ def plan_chunked(base: TranscribeConfig, spec: DatasetSpec, output: str, storage
 
 
 def evaluate_dataset(spec: DatasetSpec, base: TranscribeConfig, output: str, storage: Storage,
-                     model, echo=print) -> dict:
+                     model, echo=print, max_duration_seconds: float | None = None) -> dict:
     """Transcribe and score one dataset; its entry of ``report.json``."""
     from pipeline.run import run_transcribe
 
+    base = dataset_config(base, spec, max_duration_seconds)
     out = posixpath.join(output.rstrip("/"), spec.name)
     if spec.chunked:
         plan = plan_chunked(base, spec, out, storage, posixpath.join(output.rstrip("/"), INPUTS_DIR))
@@ -114,19 +140,27 @@ def evaluate_dataset(spec: DatasetSpec, base: TranscribeConfig, output: str, sto
         extra = {"chunks": len(rows), "failed_chunks": failed_chunks}
     else:
         units = from_rows(rows)
-    score = score_units(units, base.normalizer)
+    score = score_units(units, base.normalizer, spec.language)
     score["dropped_unscorable"] += int(summary.get("dropped_unscorable") or 0) + plan.dropped_parents
     score.update(extra, uri=spec.uri, wall_seconds=round(wall, 3),
                  rtfx_job=round(score["audio_seconds"] / wall, 2) if wall > 0 else None,
-                 hub=spec.hub, config=spec.config, split=spec.split)
+                 hub=spec.hub, config=spec.config, split=spec.split, **set_labels(spec, base.normalizer))
     if score["succeeded"] == 0:
         score["error"] = (f"no successful row ({score['failed']} failed, "
                           f"{score['dropped_unscorable']} dropped as unscorable)")
     return score
 
 
+def set_labels(spec: DatasetSpec, normalizer: str) -> dict:
+    """``track``, ``language``, ``normalizer`` (with its language: ``leaderboard:de``) and ``group``
+    of a set's ``report.json`` entry."""
+    label = normalizer if normalizer != "leaderboard" or is_english(spec.language) \
+        else f"{normalizer}:{spec.language}"
+    return {"track": track_of(spec), "language": spec.language, "normalizer": label, "group": spec.group}
+
+
 def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, *, model=None,
-                 echo=print) -> dict:
+                 echo=print, max_duration_seconds: float | None = None) -> dict:
     """Evaluate every dataset, then write the reports; returns ``report.json``'s content.
 
     A dataset that cannot be read or has no successful row gets an ``error`` entry and the others
@@ -142,11 +176,12 @@ def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, 
     for spec in specs:
         echo(f"── dataset {spec.name}: {spec.uri}")
         try:
-            datasets[spec.name] = evaluate_dataset(spec, base, output, storage, spec_model, echo)
+            datasets[spec.name] = evaluate_dataset(spec, base, output, storage, spec_model, echo,
+                                                   max_duration_seconds)
         except (ConfigError, StorageUnavailable) as e:
             message = str(e).strip().splitlines()[0]
             datasets[spec.name] = {"uri": spec.uri, "error": message.removeprefix(f"dataset {spec.name}: "),
-                                   "wer": None, "wer_percent": None}
+                                   "wer": None, "wer_percent": None, **set_labels(spec, base.normalizer)}
         if datasets[spec.name].get("error"):
             echo(f"dataset {spec.name} failed: {datasets[spec.name]['error']}")
     report = summarize(datasets, time.monotonic() - started, base, spec_model)
@@ -172,7 +207,8 @@ def summarize(datasets: dict[str, dict], wall: float, base: TranscribeConfig, mo
         "rtfx": round(timed_audio / model_seconds, 2) if model_seconds > 0 else None,
         "rtfx_job": round(audio / wall, 2) if wall > 0 else None,
         "failed_datasets": [name for name, d in datasets.items() if d.get("error")],
+        "tracks": summarize_tracks(datasets),
         "normalizer": base.normalizer, "model": model.name_or_path,
-        "revision": model.revision or base.revision,
+        "revision": model.revision or base.revision, "numerics": base.numerics,
         "settings": settings,
     }

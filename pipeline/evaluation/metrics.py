@@ -3,6 +3,8 @@
 
 * WER of a dataset: kaldialign ``batch_error_rate(refs, hyps, merge_compounds=True)`` over the
   normalised word tuples = Σ errors / Σ reference words; ``wer_percent = round(100 * wer, 2)``.
+  Sets in another language than English use the multilingual normaliser in their language and pair
+  compounds first (``normalize_compound_pairs``), as the leaderboard's multilingual track does.
 * Mean WER: the plain mean of the per-dataset rounded ``wer_percent`` values.
 * RTFx: Σ audio seconds / Σ (feature extraction + model + text decoding) seconds.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.scoring import IGNORED_REFERENCE, error_counts, make_normalizer
+from pipeline.text import IGNORED_REFERENCE, error_counts, is_english, make_normalizer
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Scored:
     failed: bool
     audio_seconds: float      # 0 for failed rows
     model_seconds: float | None
+    segments: int = 1         # pieces the long-input handling cut it into
 
 
 def wer_percent(wer: float | None) -> float | None:
@@ -43,7 +46,8 @@ def from_rows(rows: list[dict]) -> list[Scored]:
                    hypothesis="" if r.get("error") else (r.get("text") or ""),
                    failed=bool(r.get("error")),
                    audio_seconds=0.0 if r.get("error") else float(r.get("duration_s") or 0.0),
-                   model_seconds=_model_seconds(r))
+                   model_seconds=_model_seconds(r),
+                   segments=len(r.get("segments") or ()) or 1)
             for r in rows]
 
 
@@ -79,29 +83,39 @@ def join_chunks(rows: list[dict], chunks: list[dict], references: dict[str, str]
             hypothesis=" ".join(h for u in members if (h := u.hypothesis.strip())),
             failed=all(u.failed for u in members),
             audio_seconds=sum(u.audio_seconds for u in members),
-            model_seconds=None if any(t is None for t in times) or not times else sum(times)))
+            model_seconds=None if any(t is None for t in times) or not times else sum(times),
+            segments=len(members)))
     return units, failed_chunks
 
 
-def score_units(units: list[Scored], normalizer: str) -> dict:
-    """WER and counts of one dataset by the leaderboard's rules.
+def _unscorable(words: list[str]) -> bool:
+    return not words or " ".join(words) == IGNORED_REFERENCE
 
-    Units whose reference is missing or normalises to nothing scorable (empty, or ``ignore time
-    segment in scoring``) are left out and counted in ``dropped_unscorable``; failed units are
-    scored as empty hypotheses (their reference words all count as deletions).
+
+def score_units(units: list[Scored], normalizer: str, language: str = "en") -> dict:
+    """WER and counts of one dataset in ``language`` by the leaderboard's rules.
+
+    English: units whose reference is missing or normalises to nothing scorable (empty, or ``ignore
+    time segment in scoring``) are left out and counted in ``dropped_unscorable``. Other languages
+    (the multilingual track): the raw reference is tested instead, so one that normalises to nothing
+    is scored (its hypothesis words are insertions), and compounds are paired before kaldialign.
+    Failed units are scored as empty hypotheses (their reference words all count as deletions).
     """
-    normalize = make_normalizer(normalizer)
+    english = is_english(language)
+    normalize = make_normalizer(normalizer, language if normalizer == "leaderboard" else None)
     refs, hyps, kept = [], [], []
     dropped = 0
     for unit in units:
+        raw = unit.reference.split() if unit.reference is not None else []
         ref = normalize(unit.reference).split() if unit.reference is not None else []
-        if not ref or " ".join(ref) == IGNORED_REFERENCE:
+        if _unscorable(ref if english else raw):
             dropped += 1
             continue
         refs.append(ref)
         hyps.append(normalize(unit.hypothesis).split())
         kept.append(unit)
-    counts = error_counts(refs, hyps) if refs else {"ins": 0, "del": 0, "sub": 0, "total": 0, "ref_len": 0}
+    counts = error_counts(refs, hyps, compound_pairs=not english) if refs else \
+        {"ins": 0, "del": 0, "sub": 0, "total": 0, "ref_len": 0}
     ok = [u for u in kept if not u.failed]
     wer = counts["total"] / counts["ref_len"] if counts["ref_len"] else None
     return {
@@ -112,6 +126,7 @@ def score_units(units: list[Scored], normalizer: str) -> dict:
         "utterances": len(kept), "succeeded": len(ok), "failed": len(kept) - len(ok),
         "dropped_unscorable": dropped,
         "audio_seconds": sum(u.audio_seconds for u in ok),
+        "segments": sum(u.segments for u in ok),
         **rtfx_of(ok),
     }
 

@@ -10,15 +10,16 @@ A dataset file is YAML (or JSON)::
         uri: "{root}/ArtificialAnalysis/Earnings22-Cleaned-AA-chunked/metadata.csv"
         parents_uri: "{root}/ArtificialAnalysis/Earnings22-Cleaned-AA/test.parquet"
 
-``--datasets leaderboard`` (a bare name) reads ``pipeline/evaluation/datasets/leaderboard.yaml``;
-``--datasets-root`` (or ``$NLE_DATASETS_ROOT``) replaces its ``root`` to run on a local copy.
+``--datasets leaderboard`` (a bare name) reads ``pipeline/evaluation/datasets/leaderboard.yaml``
+(also ``leaderboard-multilingual``, ``leaderboard-longform``); ``--datasets-root`` (or
+``$NLE_DATASETS_ROOT``) replaces its ``root`` to run on a local copy. A file's top-level ``track:``
+is the default ``track`` of its entries; each entry may give ``language`` (ISO 639-1, default
+``en``), ``track`` and ``group`` (sets averaged together first, as the long-form track's CORAAL).
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 import re
 from dataclasses import dataclass, fields
@@ -37,6 +38,8 @@ TEXT_COLUMNS = ("text", "sentence", "normalized_text", "transcript", "transcript
 ROOT_ENV = "NLE_DATASETS_ROOT"
 TABLE_EXTENSIONS = ("parquet", "csv", "tsv", "jsonl", "json")
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+TRACKS = ("english", "multilingual", "longform")
 
 
 @dataclass(frozen=True)
@@ -65,22 +68,30 @@ class DatasetSpec:
     hub: str | None = None          # informational: hub repo, config and split of the set
     config: str | None = None
     split: str | None = None
+    language: str = "en"            # ISO 639-1: picks the normaliser and the scoring rules
+    track: str | None = None        # english | multilingual | longform; None: the user's own sets
+    group: str | None = None        # averaged together first in its track (long-form: coraal)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigError(f"dataset name {self.name!r} must be letters, digits, '.', '_' or '-'")
+        if not isinstance(self.language, str) or not _LANGUAGE.match(self.language):
+            raise ConfigError(f"dataset {self.name}: language {self.language!r} must be an ISO 639-1 "
+                              "code such as en, de, fr, es, pt")
+        if self.track is not None and self.track not in TRACKS:
+            raise ConfigError(f"dataset {self.name}: track {self.track!r} is not one of {', '.join(TRACKS)}")
 
     @property
     def chunked(self) -> bool:
         return self.parents_uri is not None
 
 
-def parse_dataset_arg(text: str) -> DatasetSpec:
-    """``NAME=URI`` from ``--dataset``."""
+def parse_dataset_arg(text: str, language: str = "en") -> DatasetSpec:
+    """``NAME=URI`` from ``--dataset``, in ``language`` (``--language``)."""
     name, sep, uri = text.partition("=")
     if not sep or not name.strip() or not uri.strip():
         raise ConfigError(f"--dataset expects NAME=URI, got {text!r}")
-    return DatasetSpec(name=name.strip(), uri=uri.strip())
+    return DatasetSpec(name=name.strip(), uri=uri.strip(), language=language)
 
 
 def shipped_dataset_file(name: str) -> str | None:
@@ -111,6 +122,7 @@ def load_dataset_file(path: str, root: str | None = None) -> list[DatasetSpec]:
     base = (root or os.environ.get(ROOT_ENV) or (raw.get("root") if isinstance(raw, dict) else None)
             or "").rstrip("/")
     known = {f.name for f in fields(DatasetSpec)}
+    track = raw.get("track") if isinstance(raw, dict) else None
     specs = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "name" not in entry or "uri" not in entry:
@@ -120,6 +132,7 @@ def load_dataset_file(path: str, root: str | None = None) -> list[DatasetSpec]:
             raise ConfigError(f"--datasets {path}: entry {entry['name']!r} has unknown keys "
                               f"{sorted(unknown)} (known: {', '.join(sorted(known))})")
         values = {k: (v.replace("{root}", base) if isinstance(v, str) else v) for k, v in entry.items()}
+        values.setdefault("track", track)
         specs.append(DatasetSpec(**values))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -141,21 +154,16 @@ def _first_file(storage: Storage, uri: str) -> str | None:
     return fs.unstrip_protocol(wanted[0]) if "://" in uri else wanted[0]
 
 
-def table_columns(storage: Storage, uri: str) -> list[str]:
-    """Column names of the first table file (Parquet footer, CSV header, first JSONL line) under
-    ``uri``; ``[]`` for a folder of audio files."""
-    first = _first_file(storage, uri)
-    if first is None:
-        return []
-    fs, path = storage.filesystem(first)
-    ext = path.rsplit(".", 1)[-1].lower()
-    with fs.open(path, "rb") as f:
-        if ext == "parquet":
-            return pq.ParquetFile(f).schema_arrow.names
-        line = f.readline().decode("utf-8-sig")
-    if ext in ("jsonl", "json"):
-        return list(json.loads(line)) if line.strip() else []
-    return next(csv.reader([line], delimiter="\t" if ext == "tsv" else ","), [])
+def table_columns(storage: Storage, uri: str, fmt: str = "auto") -> list[str]:
+    """Column names of the set at ``uri`` as ``jobs.transcribe`` reads it (the same listing and
+    parsers: ``pipeline.sources.columns``); ``[]`` for a folder of audio files, tars, LibriSpeech
+    or Kaldi, and for an input transcribe's listing refuses (the run then says why)."""
+    from pipeline.sources.columns import input_columns
+
+    try:
+        return input_columns(storage, uri, fmt)
+    except ConfigError:
+        return []         # the run that follows stops with transcribe's own words for it
 
 
 def pick_text_column(columns: list[str], given: str | None, where: str) -> str:

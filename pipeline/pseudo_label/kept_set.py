@@ -2,8 +2,10 @@
 
 Under the output root ``OUT``:
 
-* ``scored/``: Parquet, every transcript row (no audio) plus ``draft_disagreement``, ``keep``,
-  ``reject_reason`` and ``kept_audio`` (the FLAC's path under ``OUT``, null unless kept);
+* ``scored/``: Parquet, every transcript row (no audio) plus the quality columns
+  (:data:`~pipeline.pseudo_label.quality.QUALITY_FIELDS`: ``draft_disagreement``, ``language``,
+  ``language_confidence``, loop and rate features), ``keep``, ``reject_reason`` and ``kept_audio``
+  (the FLAC's path under ``OUT``, null unless kept);
 * ``kept_audio/<xyz>/<key>.flac``: each kept row's audio, 16 kHz mono (``kept_audio.py``);
 * ``kept/`` (``hf``): Parquet in the Hugging Face datasets layout, ``audio`` = {bytes, path};
 * ``kept_manifest/`` (``nemo``): NeMo JSON-lines manifests, one file per block;
@@ -12,11 +14,15 @@ Under the output root ``OUT``:
 Pass 1 reads ``transcripts/`` (with the audio bytes), decides each row and writes its FLAC (one
 encode per kept row) and ``scored/``. Every layout is then one more read of ``scored/`` with the
 FLAC bytes read back where the layout embeds them: each pass is a read, a map and a Ray writer.
+
+With ``--drop-lowest-confidence`` pass 1 writes ``_scored_pass1/`` instead; the per-language
+thresholds are computed over it (:mod:`pipeline.pseudo_label.quantile`, two passes of counts), and
+one more map writes ``scored/`` with the cut applied (a cut row's FLAC is removed), then
+``_scored_pass1/`` is removed.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import posixpath
 
@@ -24,29 +30,51 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks
-from pipeline.pseudo_label.filters import Filters, decide, draft_disagreement
+from pipeline.config import ConfigError
+from pipeline.pseudo_label.filters import Filters, decide
 from pipeline.pseudo_label.kept_audio import KEPT_AUDIO_DIR, export_flac, kept_audio_relpath, sample_key
+from pipeline.pseudo_label.quality import DECISION_FIELDS, QUALITY_FIELDS, cached_normalizer, quality_values
 from pipeline.retry import retry_call
-from pipeline.scoring import make_normalizer
 from pipeline.storage import Storage, is_remote, to_uri
 
 SCORED_DIR, KEPT_DIR, MANIFEST_DIR, WDS_DIR = "scored", "kept", "kept_manifest", "kept_wds"
 KEPT_FORMATS = ("hf", "nemo", "webdataset")
 FORMAT_DIRS = {"hf": KEPT_DIR, "nemo": MANIFEST_DIR, "webdataset": WDS_DIR}
-DERIVED_DIRS = (SCORED_DIR, KEPT_DIR, MANIFEST_DIR, WDS_DIR, KEPT_AUDIO_DIR)
+STAGE_DIR = "_scored_pass1"     # scored rows before the per-language confidence cut
+DERIVED_DIRS = (SCORED_DIR, KEPT_DIR, MANIFEST_DIR, WDS_DIR, KEPT_AUDIO_DIR, STAGE_DIR)
 # Exported audio whose length differs from the transcript's duration_s by more than this is not
 # the audio that was labelled (a span whose bounds the transcripts do not carry): not kept.
 DURATION_TOLERANCE_S = 0.02
 # Rows per map call: the audio of a batch is in memory at once (40 s of FLAC is about 1 MB).
 BATCH_ROWS = 128
-SCORED_FIELDS = [pa.field("draft_disagreement", pa.float32()), pa.field("keep", pa.bool_()),
-                 pa.field("reject_reason", pa.string()), pa.field("kept_audio", pa.string())]
+SCORED_FIELDS = QUALITY_FIELDS + DECISION_FIELDS + [pa.field("kept_audio", pa.string())]
 AUDIO_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+# Word times of the kept audio: the transcripts' `words` (file time) shifted to the exported clip.
+WORDS_TYPE = pa.list_(pa.struct([("word", pa.string()), ("start_s", pa.float64()),
+                                 ("end_s", pa.float64()), ("confidence", pa.float32())]))
+# The same in a NeMo manifest: NeMo's word timestamps are {word, start, end} in seconds.
+NEMO_WORDS_TYPE = pa.list_(pa.struct([("word", pa.string()), ("start", pa.float64()),
+                                      ("end", pa.float64()), ("confidence", pa.float32())]))
+
+_normalizer = cached_normalizer
 
 
-@functools.lru_cache(maxsize=4)
-def _normalizer(name: str):
-    return make_normalizer(name)
+def clip_words(words: list[dict] | None, start_s: float | None) -> list[dict] | None:
+    """Word times in seconds of the kept clip: file time minus the span's ``start_s`` (``None``:
+    the clip starts the file)."""
+    if words is None:
+        return None
+    shift = start_s or 0.0
+    return [{"word": w["word"], "start_s": None if w["start_s"] is None else w["start_s"] - shift,
+             "end_s": None if w["end_s"] is None else w["end_s"] - shift,
+             "confidence": w["confidence"]} for w in words]
+
+
+def _kept_words(kept: pa.Table) -> list | None:
+    if "words" not in kept.column_names:
+        return None
+    starts = kept.column("start_s").to_pylist() if "start_s" in kept.column_names else [None] * len(kept)
+    return [clip_words(w, s) for w, s in zip(kept.column("words").to_pylist(), starts)]
 
 
 def _scored_schema(schema: pa.Schema) -> pa.Schema:
@@ -79,8 +107,7 @@ def score_and_export(batch: pa.Table, *, filters: Filters, normalizer: str, stor
     audio = batch.column("audio").to_pylist() if has_audio else [None] * len(batch)
     rows, files = [], {}
     for row, data in zip((batch.drop_columns(["audio"]) if has_audio else batch).to_pylist(), audio):
-        row["draft_disagreement"] = None if row["error"] else \
-            draft_disagreement(row["draft_text"] or "", row["text"] or "", normalize)
+        row.update(quality_values(row, normalize))
         row["keep"], row["reject_reason"] = decide(row, filters, normalize, normalizer)
         row["kept_audio"] = None
         if row["keep"]:
@@ -127,25 +154,40 @@ def hf_rows(batch: pa.Table, *, storage: Storage, root: str) -> pa.Table:
     audio = pa.array([{"bytes": b, "path": posixpath.join(base, p)} for b, p in
                       zip(_read_flacs(kept, storage, root), kept.column("kept_audio").to_pylist())],
                      AUDIO_STRUCT)
-    return pa.table({
+    columns = {
         "id": kept.column("id"), "audio": audio, "text": kept.column("text"),
         "duration": kept.column("duration_s"), "confidence": kept.column("confidence"),
         "draft_disagreement": kept.column("draft_disagreement"),
         "token_ids": kept.column("token_ids"), "draft_text": kept.column("draft_text"),
         "source": kept.column("source"), "model": kept.column("model"),
-    })
+        "language": kept.column("language"), "language_confidence": kept.column("language_confidence"),
+    }
+    words = _kept_words(kept)
+    if words is not None:
+        columns["words"] = pa.array(words, WORDS_TYPE)
+    return pa.table(columns)
 
 
 def manifest_rows(batch: pa.Table, *, base_uri: str) -> pa.Table:
     """Kept rows as NeMo manifest lines: ``audio_filepath`` (the exported FLAC), ``duration``
-    (seconds), ``text``, plus ``id``, ``source`` and ``confidence``."""
+    (seconds), ``text``, ``lang`` (the detected language, the field NeMo's multilingual
+    tokenizers read), plus ``id``, ``source``, ``confidence`` and, when the rows carry word times,
+    ``words`` = [{``word``, ``start``, ``end``, ``confidence``}] in seconds of the FLAC (NeMo's
+    word-timestamp names)."""
     kept = _kept(batch)
     paths = [posixpath.join(base_uri, p) for p in kept.column("kept_audio").to_pylist()]
-    return pa.table({
+    columns = {
         "audio_filepath": pa.array(paths, pa.string()), "duration": kept.column("duration_s"),
-        "text": kept.column("text"), "id": kept.column("id"), "source": kept.column("source"),
-        "confidence": kept.column("confidence"),
-    })
+        "text": kept.column("text"), "lang": kept.column("language"), "id": kept.column("id"),
+        "source": kept.column("source"), "confidence": kept.column("confidence"),
+    }
+    words = _kept_words(kept)
+    if words is not None:
+        columns["words"] = pa.array(
+            [None if ws is None else [{"word": w["word"], "start": w["start_s"], "end": w["end_s"],
+                                       "confidence": w["confidence"]} for w in ws] for ws in words],
+            NEMO_WORDS_TYPE)
+    return pa.table(columns)
 
 
 def webdataset_rows(batch: pa.Table, *, storage: Storage, root: str) -> pa.Table:
@@ -200,17 +242,62 @@ def _write(dataset, kind: str, storage: Storage, uri: str) -> None:
         dataset.write_webdataset(path, filesystem=arrow_fs, encoder=None, **remote)
 
 
+def apply_confidence_cut(batch: pa.Table, *, thresholds: dict[str, float], storage: Storage,
+                         root: str) -> pa.Table:
+    """Scored rows with the per-language cut applied: a kept row whose ``confidence`` is below its
+    language's threshold becomes ``lowest_confidence`` and its exported FLAC is removed."""
+    fs, root_path = storage.filesystem(root)
+    rows, gone = batch.to_pylist(), []
+    for row in rows:
+        cut = thresholds.get(row["language"]) if row["keep"] else None
+        if cut is not None and float(row["confidence"]) < cut:
+            gone.append(posixpath.join(root_path, row["kept_audio"]))
+            row["keep"], row["reject_reason"], row["kept_audio"] = False, "lowest_confidence", None
+    if gone:
+        retry_call(lambda: fs.rm(gone), what=f"removing {len(gone)} files under {root}/{KEPT_AUDIO_DIR}",
+                   budget_s=storage.retry_seconds, redact=storage.redact)
+    return pa.Table.from_pylist(rows, schema=batch.schema)
+
+
+def _remove(storage: Storage, uri: str) -> None:
+    fs, path = storage.filesystem(uri)
+    fs.invalidate_cache(path)
+    if fs.exists(path):
+        retry_call(lambda: fs.rm(path, recursive=True), what=f"removing {uri}",
+                   budget_s=storage.retry_seconds, redact=storage.redact)
+
+
 def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: str,
-                   formats: tuple[str, ...]) -> None:
-    """Score ``root/transcripts`` and write ``scored/``, ``kept_audio/`` and each of ``formats``."""
+                   formats: tuple[str, ...]) -> dict[str, float] | None:
+    """Score ``root/transcripts`` and write ``scored/``, ``kept_audio/`` and each of ``formats``.
+    Returns the per-language confidence thresholds of ``--drop-lowest-confidence`` (else ``None``).
+
+    Raises :class:`ConfigError` when ``filters.expected_language_column`` is not a transcript column.
+    """
     import ray.data
+
+    from pipeline.pseudo_label.quantile import confidence_thresholds
 
     arrow_fs, root_path = storage.arrow_filesystem(root)
     transcripts = ray.data.read_parquet(posixpath.join(root_path, "transcripts"), filesystem=arrow_fs)
+    column = filters.expected_language_column
+    if column is not None and column not in transcripts.schema().names:
+        raise ConfigError(f"--expected-language-column {column}: the transcripts have no such column "
+                          f"(they carry {', '.join(transcripts.schema().names)}; other manifest "
+                          "columns are not carried); pass --expected-language CODE for the run")
+    cut = filters.drop_lowest_confidence is not None
     scored = transcripts.map_batches(
         score_and_export, batch_format="pyarrow", batch_size=BATCH_ROWS, num_cpus=1,
         fn_kwargs={"filters": filters, "normalizer": normalizer, "storage": storage, "root": root})
-    _write(scored, "parquet", storage, posixpath.join(root, SCORED_DIR))
+    _write(scored, "parquet", storage, posixpath.join(root, STAGE_DIR if cut else SCORED_DIR))
+    thresholds = None
+    if cut:
+        staged = ray.data.read_parquet(posixpath.join(root_path, STAGE_DIR), filesystem=arrow_fs)
+        thresholds = confidence_thresholds(staged, filters.drop_lowest_confidence)
+        _write(staged.map_batches(apply_confidence_cut, batch_format="pyarrow", batch_size=BATCH_ROWS,
+                                  fn_kwargs={"thresholds": thresholds, "storage": storage, "root": root}),
+               "parquet", storage, posixpath.join(root, SCORED_DIR))
+        _remove(storage, posixpath.join(root, STAGE_DIR))
 
     def read_scored():
         return ray.data.read_parquet(posixpath.join(root_path, SCORED_DIR), filesystem=arrow_fs)
@@ -227,3 +314,4 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
         _write(read_scored().map_batches(webdataset_rows, batch_format="pyarrow", batch_size=BATCH_ROWS,
                                          fn_kwargs={"storage": storage, "root": root}),
                "webdataset", storage, posixpath.join(root, WDS_DIR))
+    return thresholds

@@ -93,11 +93,21 @@ def summarize(table: pa.Table, *, new_ids, wall_seconds: float, model: str, sett
 REASON_CHARS = 160
 
 
+# What a kind never includes: a row/line number prefix, quoted values, paths and URIs (a Windows
+# drive's colon is not a separator).
+_ROW_PREFIX = re.compile(r"^(?:manifest |lhotse \w+ at )?(?:row|line) \d+:\s*")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_PATH = re.compile(r"\S*[/\\]\S*?(?=:?(?:\s|$))")
+
+
 def _reason(error: str) -> str:
-    """The kind of an error message, without file-specific details: the text before its first
-    colon or parenthesis, whole, or cut at a word boundary within ``REASON_CHARS`` with an
-    ellipsis (``undecodable audio (soundfile: ...)`` → ``undecodable audio``)."""
-    head = re.split(r":| \(", error, maxsplit=1)[0].strip()
+    """The kind of an error message, without file-specific details: row numbers, quoted values
+    and paths masked (``…``), then the text before its first ``": "``, ``" ("`` or ``"; "``, whole,
+    or cut at a word boundary within ``REASON_CHARS`` with an ellipsis (``undecodable audio
+    (soundfile: ...)`` → ``undecodable audio``; ``manifest row 4: offset 'x' is not a number`` →
+    ``offset … is not a number``; ``cannot read C:\\a.wav: ...`` → ``cannot read …``)."""
+    text = _PATH.sub("…", _QUOTED.sub("…", _ROW_PREFIX.sub("", error.strip())))
+    head = re.split(r":(?:\s|$)| \(|; ", text, maxsplit=1)[0].strip()
     if len(head) <= REASON_CHARS:
         return head
     return head[:REASON_CHARS].rsplit(" ", 1)[0] + " …"
@@ -113,7 +123,7 @@ def format_summary(summary: dict, output: str) -> str:
         f"rows            {summary['rows']}  (this run: {summary['rows_inferred']}, "
         f"errors: {summary['errors']})",
         f"audio           {summary['audio_seconds']:.1f} s ({hours:.2f} h)",
-        f"wall time       {summary['wall_seconds']:.1f} s   RTFx {summary['rtfx']}",
+        f"wall time       {summary['wall_seconds']:.1f} s   job RTFx {summary['rtfx']} (audio / wall time)",
         f"accelerator     {'n/a' if busy is None else f'{busy:.1%}'} busy "
         "(model forward time / inference actors' lifetime)",
     ]

@@ -9,6 +9,7 @@ whole path without its extension when it lies outside that folder (never the bas
 from __future__ import annotations
 
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,6 +17,29 @@ import pyarrow.compute as pc
 from pipeline.config import ConfigError
 from pipeline.sources.items import ITEM_SCHEMA
 from pipeline.storage import is_remote, join_uri, strip_file_scheme
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip(data: bytes, uri: str, what: str = "manifest") -> bytes:
+    """``data`` decompressed when it is gzip (by its magic bytes, whatever the name says).
+
+    Raises:
+        ConfigError: gzip data that cannot be decompressed (one line naming ``uri``).
+    """
+    if not data.startswith(GZIP_MAGIC):
+        if uri.lower().endswith(".gz") and data:
+            raise ConfigError(f"{what} {uri} is named .gz but is not gzip-compressed; rename it "
+                              "without .gz")
+        return data
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ConfigError(f"{what} {uri} is not valid gzip ({e}); recompress it") from e
 
 
 def decode_utf8(data: bytes, uri: str, what: str = "manifest") -> str:
@@ -42,6 +66,30 @@ def span_suffix(start_s: float, end_s: float | None) -> str:
     return f"@{format_seconds(start_s)}-{'end' if end_s is None else format_seconds(end_s)}"
 
 
+def channel_suffix(channel: int) -> str:
+    """``#ch<N>`` appended to the id of one channel of a file (``call#ch1``)."""
+    return f"#ch{channel}"
+
+
+def row_channel(value) -> int | None:
+    """A row's ``channel`` value as a 0-based channel number (``None``: absent, the downmix).
+
+    Raises ``ValueError`` (one line) when it is not a whole number >= 0; a list (lhotse's
+    ``MultiCut``) of one channel is that channel, of several the downmix.
+    """
+    if isinstance(value, list):
+        return row_channel(value[0]) if len(value) == 1 else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= 0 or number != int(number):
+        raise ValueError(f"channel {value!r} is not a channel number (0, 1, ...)")
+    return int(number)
+
+
 def path_id(folder: str, uri: str) -> str:
     """Derived id of the audio at ``uri``: relative to ``folder`` without extension when inside it,
     else the whole path/URI without extension (two different files never share an id)."""
@@ -62,10 +110,30 @@ def drop_extension(path: str) -> str:
     return path
 
 
+WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def windows_drive_error(audio: str) -> str | None:
+    """Why ``audio`` cannot be read here when it is a Windows path with a drive letter."""
+    if WINDOWS_DRIVE.match(audio):
+        return (f"audio path {audio!r} is a Windows path with a drive letter; write paths "
+                "relative to the manifest (backslashes are read as /), or pass --audio-root")
+    return None
+
+
 def resolve_audio(prefix: str, audio: str) -> str:
     """``audio`` joined to a base folder given as ``prefix`` (``base + "/"``), as ``join_uri`` does;
     plain paths (no ``.``/``..`` components, no ``//``) take a fast path: relative ones are
-    appended, absolute ones kept when the base is local."""
+    appended, absolute ones kept when the base is local.
+
+    Spellings: backslashes (a manifest written on Windows, ``clips\\a.wav``) are read as ``/``
+    (a drive-letter path is left as it is: :func:`windows_drive_error`); a leading ``~`` expands to
+    the home folder, as it does for ``--input``.
+    """
+    if "\\" in audio and not WINDOWS_DRIVE.match(audio):
+        audio = audio.replace("\\", "/")
+    if audio.startswith("~"):
+        audio = os.path.expanduser(audio)
     if "/." in "/" + audio or "//" in audio or "\\" in audio or "://" in audio or audio.endswith("/"):
         return join_uri(prefix, audio)
     if audio.startswith("/"):
@@ -84,13 +152,21 @@ class ItemColumns:
 
     def __init__(self) -> None:
         self.cols: dict[str, list] = {name: [] for name in
-                                      ("id", "source", "reference", "error", "uri", "start_s", "end_s")}
+                                      ("id", "source", "reference", "error", "uri", "start_s", "end_s",
+                                       "offset", "length", "channel")}
 
     def add(self, uid: str, uri: str, reference: str | None = None, error: str | None = None,
-            start_s: float | None = None, end_s: float | None = None) -> None:
+            start_s: float | None = None, end_s: float | None = None, *,
+            source: str | None = None, offset: int = -1, length: int = -1,
+            channel: int | None = None) -> None:
+        """One row: ``uri`` whole (or bytes ``[offset, offset + length)`` of it, a tar member),
+        shown as ``source`` (default ``uri``)."""
         cols = self.cols
+        cols["offset"].append(offset)
+        cols["length"].append(length)
+        cols["channel"].append(channel)
         cols["id"].append(uid)
-        cols["source"].append(uri)
+        cols["source"].append(uri if source is None else source)
         cols["reference"].append(reference)
         cols["error"].append(error)
         cols["uri"].append(uri)
@@ -99,8 +175,7 @@ class ItemColumns:
 
     def table(self) -> pa.Table:
         n = len(self.cols["id"])
-        constants = {"offset": -1, "length": -1, "row_group": -1, "row_in_group": -1,
-                     "audio_column": None}
+        constants = {"row_group": -1, "row_in_group": -1, "audio_column": None}
         arrays = [pa.array(self.cols[f.name], f.type) if f.name in self.cols
                   else pa.array([constants[f.name]] * n, f.type) for f in ITEM_SCHEMA]
         return pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)

@@ -22,7 +22,8 @@ from pipeline.sources.formats import is_librispeech_transcript
 from pipeline.sources.conventions import keep_extensions_of_shared_ids
 from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
 from pipeline.sources.items import (
-    INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, items_table,
+    ALL_CHANNELS, INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of,
+    items_table,
 )
 from pipeline.sources.listing import IndexUnit
 from pipeline.sources.shards import parquet_index, tar_index
@@ -39,6 +40,7 @@ class IndexSettings:
     columns: SourceColumns
     audio_root: str | None = None
     reference_filter: str | None = None
+    channel: int | str | None = None       # --channel: N, "all" or None (see ``with_channel``)
 
 
 def _read_bytes(uri: str, settings: IndexSettings) -> bytes:
@@ -54,6 +56,12 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
     fs, path = storage.filesystem(uri)
 
     def read() -> list[pa.Table]:
+        if unit.kind == "arrow":
+            from pipeline.sources.hf_arrow import arrow_index
+
+            local = type(fs).__name__ == "LocalFileSystem"
+            with (pa.memory_map(path) if local else fs.open(path, "rb")) as f:
+                return list(arrow_index(uri, f, settings.columns, unit.root))
         with fs.open(path, "rb") as f:
             if unit.kind == "parquet":
                 return list(parquet_index(uri, f, settings.columns))
@@ -63,20 +71,42 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
         return retry_call(read, what=f"indexing {uri}", budget_s=storage.retry_seconds,
                           redact=storage.redact)
     except OSError as e:
-        kind = "Parquet" if unit.kind == "parquet" else "tar"
+        kind = {"parquet": "Parquet", "arrow": "Arrow"}.get(unit.kind, "tar")
         return [items_table([file_item(f"{uri}#error", uri, error=storage.redact(
             f"unreadable {kind} shard: {type(e).__name__}: {e}"))])]
 
 
-def _manifest_table(uri: str, settings: IndexSettings) -> pa.Table:
-    from pipeline.sources.manifest import manifest_table
-
+def _manifest_bytes(uri: str, settings: IndexSettings) -> bytes:
     try:
-        data = _read_bytes(uri, settings)
+        return _read_bytes(uri, settings)
     except OSError as e:
         raise ConfigError(settings.storage.redact(
             f"cannot read manifest {uri}: {e}; check that it exists and you can read it")) from e
-    return manifest_table(data, uri, settings.columns, settings.audio_root)
+
+
+def _manifest_table(uri: str, settings: IndexSettings, id_folder: str = "") -> pa.Table:
+    from pipeline.sources.manifest import manifest_table
+
+    return manifest_table(_manifest_bytes(uri, settings), uri, settings.columns,
+                          settings.audio_root, id_folder or None)
+
+
+def _nemo_tarred_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
+    from pipeline.sources.nemo_tarred import tarred_unit_table
+
+    def open_file(uri: str):
+        fs, path = settings.storage.filesystem(uri)
+        return fs.open(path, "rb")
+
+    return tarred_unit_table(unit, lambda uri: _manifest_bytes(uri, settings), open_file,
+                             settings.columns)
+
+
+def _lhotse_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
+    from pipeline.sources.lhotse import lhotse_table
+
+    return lhotse_table({uri: _manifest_bytes(uri, settings) for uri in unit.uris},
+                        settings.audio_root)
 
 
 def _librispeech_table(unit: IndexUnit, settings: IndexSettings) -> pa.Table:
@@ -102,14 +132,29 @@ def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
             items_table([file_item(relative_id(unit.root, uri), uri) for uri in unit.uris]),
             unit.root)]
     if unit.kind == "manifest":
-        return [_manifest_table(unit.uris[0], settings)]
-    if unit.kind in ("parquet", "webdataset"):
+        return [_manifest_table(unit.uris[0], settings, unit.root)]
+    if unit.kind == "nemo-tarred":
+        return [_nemo_tarred_table(unit, settings)]
+    if unit.kind == "lhotse":
+        return [_lhotse_table(unit, settings)]
+    if unit.kind in ("parquet", "webdataset", "arrow"):
         return _shard_tables(unit, settings)
     if unit.kind == "librispeech":
         return [_librispeech_table(unit, settings)]
     if unit.kind == "kaldi":
         return [_kaldi_table(unit, settings)]
     raise ValueError(f"unknown index unit kind {unit.kind!r}")
+
+
+def with_channel(table: pa.Table, channel: int | str | None) -> pa.Table:
+    """``--channel`` applied to the rows without their own ``channel``: ``N`` → channel ``N``;
+    ``"all"`` → :data:`~pipeline.sources.items.ALL_CHANNELS` (one row per channel, decided when
+    the file is decoded); ``None`` leaves them to the downmix."""
+    if channel is None:
+        return table
+    value = ALL_CHANNELS if channel == "all" else int(channel)
+    column = pc.fill_null(table.column("channel"), pa.scalar(value, pa.int32()))
+    return table.set_column(table.schema.get_field_index("channel"), "channel", column)
 
 
 def scorable_mask(references: pa.ChunkedArray | pa.Array, reference_filter: str | None) -> pa.Array:
@@ -130,6 +175,15 @@ def scorable_mask(references: pa.ChunkedArray | pa.Array, reference_filter: str 
 # exception: Ray Data would log the task's traceback on the console before the driver could turn
 # it into the one ``error:`` line. ``build_index`` raises it as a ConfigError.
 USER_ERROR_ORDER = -1
+# A row with this ``_order`` carries, as its id, how many macOS metadata members (``._x`` in a
+# tar) the task skipped: counted by the driver, never an output row.
+GHOSTS_ORDER = -2
+
+
+def _ghost_row(count: int) -> pa.Table:
+    row = items_table([file_item(str(count), "", error="skipped")])
+    return row.append_column(ORDER_COLUMN, pa.array([GHOSTS_ORDER], pa.int64())).append_column(
+        SCORABLE_COLUMN, pa.array([False]))
 
 
 def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator[pa.Table]:
@@ -143,8 +197,11 @@ def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator
         yield row.append_column(ORDER_COLUMN, pa.array([USER_ERROR_ORDER], pa.int64())).append_column(
             SCORABLE_COLUMN, pa.array([False]))
         return
+    ghosts = sum(ghosts_of(table) for table in tables)
+    if ghosts:
+        yield _ghost_row(ghosts)
     for table in tables:
-        table = table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA)
+        table = with_channel(table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA), settings.channel)
         start = (number << ROW_BITS) + produced
         order = pa.array(range(start, start + table.num_rows), pa.int64())
         produced += table.num_rows
@@ -182,6 +239,7 @@ class Index:
     dropped_unscorable: int         # rows left out by ``reference_filter``
     duplicate_orders: pa.Array      # ``_order`` of rows whose id came before (first wins)
     ids: pa.Array                   # ids of the rows kept (repeats included), input order unknown
+    ghosts: int = 0                 # macOS metadata members skipped inside tars
 
 
 def _raise_user_error(exc: BaseException, storage: Storage) -> None:
@@ -213,12 +271,15 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
     mistakes = meta.filter(pc.equal(meta.column(ORDER_COLUMN), USER_ERROR_ORDER))
     if mistakes.num_rows:
         raise ConfigError(mistakes.column("id")[0].as_py())
+    is_ghost_count = pc.equal(meta.column(ORDER_COLUMN), GHOSTS_ORDER)
+    ghosts = sum(int(v) for v in meta.filter(is_ghost_count).column("id").to_pylist())
+    meta = meta.filter(pc.invert(is_ghost_count))
     kept = meta.filter(meta.column(SCORABLE_COLUMN))
     first = first_seen(kept.column("id"), kept.column(ORDER_COLUMN))
     return Index(dataset=dataset, rows=meta.num_rows,
                  dropped_unscorable=meta.num_rows - kept.num_rows,
                  duplicate_orders=kept.column(ORDER_COLUMN).filter(pc.invert(first)).combine_chunks(),
-                 ids=kept.column("id").combine_chunks())
+                 ids=kept.column("id").combine_chunks(), ghosts=ghosts)
 
 
 def remaining_ids(ids: pa.Array, done_ids: pa.Array) -> pa.Array:

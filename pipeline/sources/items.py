@@ -8,7 +8,8 @@ An item is a small dict (no audio): ``id``, ``source`` (URI shown to users), ``r
 * a Parquet row: ``uri`` of the shard, ``row_group``, ``row_in_group``, ``audio_column``;
 * bytes already read (``data``, added for Parquet rows before decoding, a row group at a time).
 
-``start_s``/``end_s`` (seconds, null for the whole file) make the item a span of its audio.
+``start_s``/``end_s`` (seconds, null for the whole file) make the item a span of its audio;
+``channel`` (null: the downmix) picks one channel of it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ ITEM_SCHEMA = pa.schema([
     # A span of the file (NeMo offset/duration, Kaldi segments): decode only [start_s, end_s).
     ("start_s", pa.float64()),
     ("end_s", pa.float64()),
+    # The channel of the file to transcribe (0-based; lhotse/NeMo ``channel``, ``--channel N``);
+    # null: the mean of all channels.
+    ("channel", pa.int32()),
 ])
 # Added by the index tasks: the row's place in the input order (task number << 32 | row in the
 # task's output), unique and stable, so that "the first one wins" needs no global sort; and
@@ -43,7 +47,7 @@ INDEX_SCHEMA = ITEM_SCHEMA.append(pa.field(ORDER_COLUMN, pa.int64())).append(
 def file_item(uid: str, uri: str, reference: str | None = None, error: str | None = None) -> dict:
     return {"id": uid, "source": uri, "reference": reference, "error": error, "uri": uri,
             "offset": -1, "length": -1, "row_group": -1, "row_in_group": -1, "audio_column": None,
-            "start_s": None, "end_s": None}
+            "start_s": None, "end_s": None, "channel": None}
 
 
 def range_item(uid: str, source: str, uri: str, offset: int, length: int,
@@ -63,3 +67,19 @@ def parquet_item(uid: str, source: str, uri: str, row_group: int, row_in_group: 
 
 def items_table(items: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(items, schema=ITEM_SCHEMA)
+
+
+# ``channel`` of an item that becomes one row per channel of its file (``--channel all``).
+ALL_CHANNELS = -1
+
+GHOSTS_KEY = b"ghosts"
+
+
+def with_ghosts(table: pa.Table, ghosts: int) -> pa.Table:
+    """``table`` remembering (schema metadata) how many macOS metadata members were skipped."""
+    return table.replace_schema_metadata({GHOSTS_KEY: str(ghosts)}) if ghosts else table
+
+
+def ghosts_of(table: pa.Table) -> int:
+    meta = table.schema.metadata or {}
+    return int(meta.get(GHOSTS_KEY, b"0"))

@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from pipeline.config import ConfigError
 from pipeline.retry import retry_call
 from pipeline.sources.formats import (
-    FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, detect_format, is_librispeech_transcript, keeps,
+    FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, describing_files, detect_format, extension,
+    is_ghost, is_librispeech_transcript, is_nemo_tarred_manifest, keeps, lhotse_role,
 )
 from pipeline.sources.ids import strip_extension
 from pipeline.storage import Storage, to_uri
 
 # Audio files of a folder are indexed this many to a Ray task.
 FILES_PER_UNIT = 4096
+# Tars of a NeMo tarred dataset whose member headers one index task scans.
+TARS_PER_UNIT = 8
+GHOST_NOTE = "macOS metadata files (._*, __MACOSX/, .DS_Store)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class Listing:
     format: str
     root: str
     files: tuple[str, ...]
+    single: bool = False            # the input named one file (ids start from its folder)
+    notes: tuple[str, ...] = ()     # what the driver says about the input (one line each)
+    ghosts: int = 0                 # macOS metadata files skipped
 
 
 @dataclass(frozen=True)
@@ -42,16 +49,44 @@ class IndexUnit:
 
     ``kind``: ``files`` (audio files, ids relative to ``root``), ``manifest``, ``parquet``,
     ``webdataset`` (one file each), ``librispeech`` (``uris[0]`` the chapter's ``*.trans.txt``,
-    then its audio files; ``root`` the tree), ``kaldi`` (the data dir ``root``'s files).
+    then its audio files; ``root`` the tree), ``kaldi`` (the data dir ``root``'s files),
+    ``nemo-tarred`` (``uris[0]`` the tarred manifest, then every tar of the set; this task owns
+    part ``part[0]`` of ``part[1]`` of the tars), ``lhotse`` (one set's manifests). For manifests
+    ``root`` is the folder derived ids start from.
     """
 
     kind: str
     uris: tuple[str, ...]
     root: str = ""
+    part: tuple[int, int] = (0, 1)
+
+
+def brace_paths(path: str) -> list[str] | None:
+    """The paths of a brace pattern (``audio_{0..3}.tar``, NeMo's ``audio__OP_0..3_CL_.tar``,
+    ``{a,b}``) as NeMo's ``expand_sharded_filepaths`` reads it; ``None`` when ``path`` has none."""
+    import braceexpand
+
+    spelled = path.replace("_OP_", "{").replace("_CL_", "}")
+    if "{" not in spelled or "}" not in spelled:
+        return None
+    paths = list(braceexpand.braceexpand(spelled, escape=False))
+    return paths if paths != [spelled] else None
 
 
 def _find(fs, path: str) -> tuple[list[str], str, bool] | None:
-    """(files, root, is single file) of ``path`` in ``fs``; ``None`` if it does not exist."""
+    """(files, root, is single file) of ``path`` in ``fs``; ``None`` if it does not exist.
+
+    Raises:
+        ConfigError: a path of a brace pattern does not exist (naming it).
+    """
+    expanded = brace_paths(path)
+    if expanded is not None:
+        missing = [p for p in expanded if not fs.isfile(p)]
+        if missing:
+            raise ConfigError(f"--input {path!r}: {missing[0]} (of the {len(expanded)} files of "
+                              f"the brace pattern) does not exist"
+                              + (f", nor {len(missing) - 1} more" if len(missing) > 1 else ""))
+        return sorted(set(expanded)), posixpath.dirname(expanded[0]), False
     if any(ch in path for ch in "*?["):
         return sorted(fs.glob(path)), path.split("*", 1)[0].rsplit("/", 1)[0], False
     if fs.isfile(path):
@@ -79,16 +114,85 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
     if not found:
         raise ConfigError(f"--input {uri!r} is empty (no files); point --input at a folder of "
                           "audio files, a manifest, or Parquet/tar shards")
+    ghosts = sum(is_ghost(f) for f in found)
+    found = [f for f in found if not is_ghost(f)] if ghosts < len(found) else found
+    if single and is_nemo_tarred_manifest(found[0]) and fmt in ("auto", "nemo-tarred"):
+        found = found + _tars_beside(fs, found[0], uri, storage)
+        single = False
+    elif not single and fmt in ("auto", "nemo-tarred") and all(extension(f) == "tar" for f in found):
+        found = _tarred_manifests_beside(fs, root, storage) + found
     chosen = detect_format(found, single) if fmt == "auto" else fmt
-    keep = [to_uri(fs, f) for f in found if keeps(chosen, f)]
+    if chosen == "manifest" and fmt == "auto" and not single:
+        keep = [to_uri(fs, f) for f in describing_files(found)["manifest"]]
+    else:
+        keep = [to_uri(fs, f) for f in found if keeps(chosen, f)]
     if chosen == "kaldi" and not any(posixpath.basename(f) == KALDI_WAV_SCP for f in keep):
         keep = []
+    if chosen == "nemo-tarred" and not any(is_nemo_tarred_manifest(f) for f in keep):
+        raise ConfigError(f"--input {uri!r} holds no NeMo tarred manifest "
+                          "(tarred_audio_manifest.json); give the folder holding it and the tars")
     if not keep:
         wanted = ("wav.scp" if chosen == "kaldi" else "*.trans.txt and audio"
-                  if chosen == "librispeech" else
+                  if chosen == "librispeech" else "lhotse recordings/supervisions/cuts manifests"
+                  if chosen == "lhotse" else
                   "extensions " + ", ".join(sorted(FORMAT_EXTENSIONS[chosen])))
-        raise ConfigError(f"--input {uri!r} holds no {chosen} files ({wanted}); {FORMAT_HELP}")
-    return Listing(input=uri, format=chosen, root=to_uri(fs, root), files=tuple(keep))
+        others = "|".join(f for f in FORMAT_HELP.removeprefix("pass --format ").split("|")
+                          if f != chosen)
+        raise ConfigError(f"--input {uri!r} holds no {chosen} files ({wanted}); "
+                          f"pass --format {others}" + ("" if fmt == "auto" else " or leave it out"))
+    notes = () if single else _notes(uri, fmt, chosen, found, keep)
+    if single and chosen != "nemo-tarred" and is_nemo_tarred_manifest(found[0]):
+        notes = (f"--input {uri} is a NeMo tarred manifest: its audio paths name members of the "
+                 f"audio_<shard_id>.tar files beside it, which --format {chosen} does not open; "
+                 "leave out --format to read them",)
+    return Listing(input=uri, format=chosen, root=to_uri(fs, root), files=tuple(keep),
+                   single=single, notes=notes, ghosts=ghosts)
+
+
+def _tars_beside(fs, manifest: str, uri: str, storage: Storage) -> list[str]:
+    folder = posixpath.dirname(manifest)
+    tars = sorted(p for p in retry_call(lambda: fs.ls(folder, detail=False), what=f"listing {folder}",
+                                        budget_s=storage.retry_seconds, redact=storage.redact)
+                  if extension(p) == "tar" and not is_ghost(p))
+    if not tars:
+        raise ConfigError(f"--input {uri!r} is a NeMo tarred manifest, but its folder holds no "
+                          ".tar shards; keep the tars beside it and give the folder as --input")
+    return tars
+
+
+def _tarred_manifests_beside(fs, folder: str, storage: Storage) -> list[str]:
+    """A NeMo tarred manifest in the folder of tar shards given alone (a brace pattern)."""
+    try:
+        names = retry_call(lambda: fs.ls(folder, detail=False), what=f"listing {folder}",
+                           budget_s=storage.retry_seconds, redact=storage.redact)
+    except OSError:
+        return []
+    return sorted(p for p in names if is_nemo_tarred_manifest(p))
+
+
+def _notes(uri: str, fmt: str, chosen: str, found: list[str], keep: list[str]) -> tuple[str, ...]:
+    """What the driver says at once about a folder: the files that describe it and whether they
+    are read (never advising the ``--format`` just given)."""
+    described = describing_files(found)
+    notes = []
+    for kind, files in described.items():
+        shown = ", ".join(posixpath.basename(f) for f in files[:3]) + (
+            f" and {len(files) - 3} more" if len(files) > 3 else "")
+        if kind == chosen:
+            if fmt == "auto" and kind == "manifest":
+                notes.append(f"--input {uri}: reading {len(files)} manifest(s) ({shown}); its "
+                             "audio files are read as the manifests name them (pass --format "
+                             "audio to transcribe every audio file without references)")
+            continue
+        how = "leave out --format" if fmt != "auto" else f"pass --format {kind}"
+        notes.append(f"--input {uri} holds {kind} file(s) ({shown}), which --format {chosen} does "
+                     f"not read (no references or spans from them); {how} to read them")
+    return tuple(notes)
+
+
+def ghosts_note(count: int) -> str:
+    """The console's mention of skipped macOS metadata files (``""`` for none)."""
+    return f"; skipped {count} {GHOST_NOTE}" if count else ""
 
 
 def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Listing]:
@@ -133,6 +237,43 @@ def _kaldi_units(listing: Listing) -> list[IndexUnit]:
             if any(posixpath.basename(f) == KALDI_WAV_SCP for f in files)]
 
 
+def _nemo_tarred_units(listing: Listing) -> list[IndexUnit]:
+    """Per tarred manifest, its folder's tars in parts of ``TARS_PER_UNIT``, one task each."""
+    manifests = [u for u in listing.files if is_nemo_tarred_manifest(u)]
+    units = []
+    for manifest in manifests:
+        folder = _folder(manifest)
+        tars = tuple(u for u in listing.files if extension(u) == "tar" and _folder(u) == folder)
+        parts = max(1, -(-len(tars) // TARS_PER_UNIT))
+        units += [IndexUnit("nemo-tarred", (manifest, *tars), listing.root, (i, parts))
+                  for i in range(parts)]
+    return units
+
+
+def _lhotse_units(listing: Listing) -> list[IndexUnit]:
+    """One unit per lhotse set: its cuts manifest, else its recordings (+ supervisions).
+
+    A set is the files of one folder whose names agree once the role word is taken out
+    (``libri_recordings_dev.jsonl.gz`` and ``libri_supervisions_dev.jsonl.gz``)."""
+    sets: dict[str, dict[str, str]] = defaultdict(dict)
+    for uri in listing.files:
+        role = lhotse_role(uri)
+        key = posixpath.join(_folder(uri), posixpath.basename(uri).replace(role, "*", 1).split(".")[0])
+        sets[key][role] = uri
+    units = []
+    for key, roles in sorted(sets.items()):
+        if "cuts" in roles:
+            units.append(IndexUnit("lhotse", (roles["cuts"],), listing.root))
+        elif "recordings" in roles:
+            units.append(IndexUnit("lhotse", tuple(roles[r] for r in ("recordings", "supervisions")
+                                                   if r in roles), listing.root))
+        else:
+            raise ConfigError(f"lhotse supervisions {roles['supervisions']} have no recordings "
+                              "manifest beside them (the same name with 'recordings'); the audio "
+                              "paths are in the recordings")
+    return units
+
+
 def plan_units(listings: list[Listing]) -> list[IndexUnit]:
     """The index tasks of all inputs, in input order (their order is the order ids are ranked
     in for "the first one wins")."""
@@ -144,6 +285,13 @@ def plan_units(listings: list[Listing]) -> list[IndexUnit]:
             units += _librispeech_units(listing)
         elif listing.format == "kaldi":
             units += _kaldi_units(listing)
+        elif listing.format == "nemo-tarred":
+            units += _nemo_tarred_units(listing)
+        elif listing.format == "lhotse":
+            units += _lhotse_units(listing)
+        elif listing.format == "manifest":
+            root = "" if listing.single else listing.root
+            units += [IndexUnit("manifest", (uri,), root) for uri in listing.files]
         else:
             units += [IndexUnit(listing.format, (uri,), listing.root) for uri in listing.files]
     return units

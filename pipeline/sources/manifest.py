@@ -14,13 +14,15 @@ Conventions (README "Input formats"; design.md "Ids and sources"):
 * NeMo segments (``nemo.collections.asr`` manifests): a row with an ``offset`` (seconds) is the span
   ``[offset, offset + duration)`` of its file, or ``[offset, end of file)`` without a duration. A
   ``duration`` without an ``offset`` is metadata (prep scripts write the file's length there; a
-  rounded value must not cut the audio): the row is the whole file.
+  rounded value must not cut the audio): the row is the whole file. A ``channel`` (0-based, as in
+  lhotse and NeMo) transcribes that channel only; without it, the mean of the channels.
 * Relative audio paths resolve against ``audio_root`` when given (Common Voice: ``clips/``), else
   the manifest's folder; URIs (``s3://…``) are used as they are, absolute paths too (against an
   ``s3://`` base, ``/x/a.wav`` means that key in the base's bucket: ``storage.join_uri``).
 * Ids: the id column's value when present and non-empty; else the audio path relative to the
   manifest's folder without extension, or the whole path without extension when it lies outside
-  that folder (never the basename); a span row's derived id adds ``@<start>-<end>`` in seconds.
+  that folder (never the basename); a span row's derived id adds ``@<start>-<end>`` in seconds, a
+  channel row's ``#ch<N>``.
 * A bad row (no audio path, not JSON, a non-numeric or negative offset, a non-positive duration)
   becomes an error row whose id is the row's id value, else ``<manifest URI>:<line>``. A CSV quote
   never closed costs only its own row: reading resumes on the next line.
@@ -42,15 +44,19 @@ import pyarrow as pa
 
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.conventions import (ItemColumns, absolute_base, decode_utf8, format_seconds,
-                                          keep_extensions_of_shared_ids, path_id, resolve_audio,
-                                          span_suffix)
-from pipeline.sources.manifest_arrow import arrow_manifest_table
+                                          channel_suffix, gunzip, keep_extensions_of_shared_ids,
+                                          path_id, resolve_audio, row_channel, span_suffix,
+                                          windows_drive_error)
+from pipeline.sources.formats import manifest_extension
+from pipeline.sources.manifest_arrow import CHANNEL_COLUMN, arrow_manifest_table
 from pipeline.storage import parent_uri
 
-MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path")
+# ``file_name``: Hugging Face ``audiofolder`` metadata (``metadata.csv``/``metadata.jsonl``).
+MANIFEST_AUDIO_COLUMNS = ("audio_filepath", "audio", "path", "file_name")
 DEFAULT_TEXT_COLUMN = "text"
-# Taken when the default text column is absent: Common Voice's TSVs call it ``sentence``.
-TEXT_COLUMN_FALLBACKS = ("sentence",)
+# Taken when the default text column is absent: Common Voice's TSVs call it ``sentence``;
+# audiofolder metadata often ``transcription``.
+TEXT_COLUMN_FALLBACKS = ("sentence", "transcription", "transcript")
 
 TSV_OPTIONS = {"delimiter": "\t", "quoting": csv.QUOTE_NONE}   # Common Voice: no quote processing
 BOM = b"\xef\xbb\xbf"
@@ -132,10 +138,12 @@ def _delimited_rows(text: str, tsv: bool, uri: str) -> tuple[list[str], Iterator
 
 
 def _kind(uri: str) -> str:
-    """``jsonl``/``json``/``csv``/``tsv`` from ``uri``'s extension; else ``ConfigError``."""
-    ext = uri.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    """``jsonl``/``json``/``csv``/``tsv`` from ``uri``'s extension (through a ``.gz``); else
+    ``ConfigError``."""
+    ext = manifest_extension(uri)
     if ext not in ("jsonl", "json", "csv", "tsv"):
-        raise ConfigError(f"manifest {uri}: unknown kind {ext!r}; use .jsonl, .json, .csv or .tsv")
+        raise ConfigError(f"manifest {uri}: unknown kind {ext!r}; use .jsonl, .json, .csv or .tsv "
+                          "(gzip-compressed: the same with .gz)")
     return ext
 
 
@@ -245,28 +253,34 @@ def _add_row(out: ItemColumns, plan: _Plan, line: int, number: int, row: dict | 
         out.add(uid or fallback_id, plan.uri, reference,
                 f"manifest row {number} has no {plan.audio!r}")
         return
+    drive = windows_drive_error(audio)
+    if drive:
+        out.add(uid or fallback_id, audio, reference, f"manifest row {number}: {drive}")
+        return
     uri = resolve_audio(plan.audio_prefix, audio)
     try:
         start, end = _span(row, plan)
+        channel = row_channel(row.get(CHANNEL_COLUMN))
     except ValueError as e:
         out.add(uid or fallback_id, uri, reference, f"manifest row {number}: {e}")
         return
     if uid is None:
-        uid = path_id(plan.id_folder, uri) + ("" if start is None else span_suffix(start, end))
-    out.add(uid, uri, reference, None, start, end)
+        uid = path_id(plan.id_folder, uri) + ("" if start is None else span_suffix(start, end)) \
+            + ("" if channel is None else channel_suffix(channel))
+    out.add(uid, uri, reference, None, start, end, channel=channel)
 
 
 def _plan(names: set[str], manifest_uri: str, columns: SourceColumns,
-          audio_root: str | None) -> _Plan:
+          audio_root: str | None, id_folder: str | None = None) -> _Plan:
     audio, text = _choose_columns(names, columns, manifest_uri)
     folder = parent_uri(manifest_uri)
     return _Plan(uri=manifest_uri, audio=audio, text=text, id=columns.id, offset=columns.offset,
-                 duration=columns.duration, id_folder=folder,
+                 duration=columns.duration, id_folder=id_folder or folder,
                  audio_prefix=(absolute_base(audio_root) if audio_root else folder).rstrip("/") + "/")
 
 
 def _items(header: list[str] | None, rows: list[Row], manifest_uri: str, columns: SourceColumns,
-           audio_root: str | None) -> ItemColumns:
+           audio_root: str | None, id_folder: str | None = None) -> ItemColumns:
     out = ItemColumns()
     if not rows:
         return out
@@ -277,43 +291,49 @@ def _items(header: list[str] | None, rows: list[Row], manifest_uri: str, columns
                 names.update(row)
     else:
         names = set(header)
-    plan = _plan(names, manifest_uri, columns, audio_root)
+    plan = _plan(names, manifest_uri, columns, audio_root, id_folder)
     for number, (line, row, problem) in enumerate(rows, 1):
         _add_row(out, plan, line, number, row, problem)
     return out
 
 
 def manifest_table(data: bytes, manifest_uri: str, columns: SourceColumns,
-                   audio_root: str | None = None) -> pa.Table:
+                   audio_root: str | None = None, id_folder: str | None = None) -> pa.Table:
     """Index items (``ITEM_SCHEMA``) of one manifest file's raw bytes: one per row, in file order.
 
     Pure (runs inside a Ray task). See the module docstring for the conventions. ``start_s`` /
-    ``end_s`` are seconds (``end_s`` null with ``start_s`` set: to the end of the file).
+    ``end_s`` are seconds (``end_s`` null with ``start_s`` set: to the end of the file). Gzip
+    data (``.jsonl.gz``, or any manifest starting with the gzip magic) is decompressed first.
+    ``id_folder``: where derived ids start (default: the manifest's folder; a folder input's
+    root, so that the manifests of two splits never share an id).
 
     Raises:
-        ConfigError: the file is not UTF-8, has an unknown extension, or lacks the audio column
-            (or a ``--text-column`` other than the default ``text``).
+        ConfigError: the file is not UTF-8 (or not valid gzip), has an unknown extension, or lacks
+            the audio column (or a ``--text-column`` other than the default ``text``).
     """
+    data = gunzip(data, manifest_uri)
     text = decode_utf8(data, manifest_uri)
     kind = _kind(manifest_uri)
+    folder = id_folder or parent_uri(manifest_uri)
     header = None
     if kind in ("csv", "tsv") and not (kind == "csv" and '"' in text):   # quotes: csv module's call
         _, header, _ = next(_records(text, TSV_OPTIONS if kind == "tsv" else {}), (1, None, None))
     if kind in ("jsonl", "json") or (header and len({h.strip() for h in header} - {""}) == len(header)):
         body = data[len(BOM):] if data.startswith(BOM) else data
-        fast = arrow_manifest_table(body, kind, header,
-                                    lambda names: _plan(names, manifest_uri, columns, audio_root))
+        fast = arrow_manifest_table(body, kind, header, lambda names: _plan(
+            names, manifest_uri, columns, audio_root, folder))
         if fast is not None:
-            return keep_extensions_of_shared_ids(fast, parent_uri(manifest_uri))
-    return rowwise_manifest_table(text, manifest_uri, columns, audio_root)
+            return keep_extensions_of_shared_ids(fast, folder)
+    return rowwise_manifest_table(text, manifest_uri, columns, audio_root, folder)
 
 
 def rowwise_manifest_table(text: str, manifest_uri: str, columns: SourceColumns,
-                           audio_root: str | None = None) -> pa.Table:
+                           audio_root: str | None = None, id_folder: str | None = None) -> pa.Table:
     """:func:`manifest_table` row by row on decoded text: the reader that writes error rows."""
+    folder = id_folder or parent_uri(manifest_uri)
     header, rows = parse_manifest(text, manifest_uri)
-    return keep_extensions_of_shared_ids(_items(header, rows, manifest_uri, columns, audio_root).table(),
-                                         parent_uri(manifest_uri))
+    return keep_extensions_of_shared_ids(
+        _items(header, rows, manifest_uri, columns, audio_root, folder).table(), folder)
 
 
 # --- thin wrappers kept for the driver-side listing ----------------------------------------------

@@ -22,11 +22,12 @@ from pipeline.storage import is_remote
 
 # Audio paths that ``conventions.resolve_audio`` hands to ``join_uri`` (same test, as a regex;
 # absolute paths also go there when the base is remote).
-NEEDS_JOIN = r"(//|\\|://|/$|(^|/)\.)"
+NEEDS_JOIN = r"(//|\\|://|/$|(^|/)\.|^~)"
 # ``conventions.drop_extension`` as a regex: the last extension of the last path component, when
 # that component has a non-dot character before its last dot.
 EXTENSION = r"^(.*/)?([^/]*[^/.][^/]*)\.[^/.]*$"
 BLOCK_BYTES = 16 << 20
+CHANNEL_COLUMN = "channel"      # per-row channels: the row reader checks each value
 
 
 class _Fallback(Exception):
@@ -151,7 +152,7 @@ def arrow_manifest_table(body: bytes, kind: str, header: list[str] | None,
 
 def _items(table: pa.Table, plan) -> pa.Table:
     audio = _text(table, plan.audio, trim=True)
-    if audio.null_count:
+    if audio.null_count or CHANNEL_COLUMN in table.column_names:
         raise _Fallback
     uri = _uris(audio, plan.audio_prefix)
     if pc.any(pc.match_substring(uri, "\\")).as_py():
@@ -164,6 +165,7 @@ def _items(table: pa.Table, plan) -> pa.Table:
                "error": pa.nulls(n, pa.string()), "uri": uri, "offset": pa.repeat(-1, n),
                "length": pa.repeat(-1, n), "row_group": pa.repeat(pa.scalar(-1, pa.int32()), n),
                "row_in_group": pa.repeat(pa.scalar(-1, pa.int32()), n),
-               "audio_column": pa.nulls(n, pa.string()), "start_s": start, "end_s": end}
+               "audio_column": pa.nulls(n, pa.string()), "start_s": start, "end_s": end,
+               "channel": pa.nulls(n, pa.int32())}
     return pa.Table.from_arrays([pc.cast(columns[f.name], f.type) for f in ITEM_SCHEMA],
                                 schema=ITEM_SCHEMA)

@@ -9,7 +9,9 @@ member by its byte range.
 from __future__ import annotations
 
 import json
+import posixpath
 import tarfile
+from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
@@ -17,9 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import ConfigError, SourceColumns
-from pipeline.sources.formats import AUDIO_EXTENSIONS
+from pipeline.sources.formats import AUDIO_EXTENSIONS, is_ghost
 from pipeline.sources.ids import shard_stem, strip_extension, webdataset_split
-from pipeline.sources.items import ITEM_SCHEMA, file_item, items_table, range_item
+from pipeline.sources.items import ITEM_SCHEMA, file_item, items_table, range_item, with_ghosts
 
 DEFAULT_PARQUET_AUDIO_COLUMN = "audio"
 # Row groups are gathered into index blocks of at least this many rows (a row group is never
@@ -47,15 +49,16 @@ def _blank_to_null(values: pa.Array) -> pa.Array:
 
 
 def parquet_group_table(uri: str, part: pa.Table | None, first_row: int, num_rows: int,
-                        group: int, columns: SourceColumns, audio_col: str) -> pa.Table:
+                        group: int, columns: SourceColumns, audio_col: str,
+                        stem: str | None = None) -> pa.Table:
     """Index items (``ITEM_SCHEMA``) of one row group, built column-wise.
 
     ``part`` holds the group's id/text columns (those the shard has); a row without an id gets
-    ``<shard stem>/<row index>``.
+    ``<stem>/<row index>`` (``stem``: the shard's stem unless given).
     """
     rows = pa.array(range(first_row, first_row + num_rows), pa.int64())
     row_text = pc.cast(rows, pa.string())
-    derived = pc.binary_join_element_wise(f"{shard_stem(uri)}/", row_text, "")
+    derived = pc.binary_join_element_wise(f"{stem or shard_stem(uri)}/", row_text, "")
     names = part.column_names if part is not None else []
     ids = derived
     if columns.id in names:
@@ -75,6 +78,7 @@ def parquet_group_table(uri: str, part: pa.Table | None, first_row: int, num_row
         "row_in_group": pa.array(range(num_rows), pa.int32()),
         "audio_column": const(audio_col, pa.string()),
         "start_s": pa.nulls(num_rows, pa.float64()), "end_s": pa.nulls(num_rows, pa.float64()),
+        "channel": pa.nulls(num_rows, pa.int32()),
     }, schema=ITEM_SCHEMA)
 
 
@@ -109,9 +113,22 @@ def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending)
 
 
+def member_text(data: bytes) -> str | None:
+    """A text member's content, or ``None`` when it is not UTF-8 text (binary data, such as a
+    macOS AppleDouble file, is never taken for a reference)."""
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
 def reference_from_member(ext: str, data: bytes, columns: SourceColumns) -> str | None:
     """Reference text from a ``.txt`` member or the text field of a ``.json`` member."""
-    text = data.decode("utf-8", errors="replace")
+    text = member_text(data)
+    if text is None:
+        return None
     if ext == "txt":
         return _as_text(text.strip())
     try:
@@ -123,30 +140,76 @@ def reference_from_member(ext: str, data: bytes, columns: SourceColumns) -> str 
 
 def id_from_member(data: bytes, columns: SourceColumns) -> str | None:
     """The id field (``--id-column``) of a ``.json`` member, if it has one."""
+    text = member_text(data)
     try:
-        record = json.loads(data.decode("utf-8", errors="replace"))
+        record = json.loads(text) if text is not None else None
     except json.JSONDecodeError:
         return None
     return _as_text(record.get(columns.id)) if isinstance(record, dict) else None
 
 
-def _scan_tar(f, columns: SourceColumns, audio: list, texts: dict, ids: dict) -> None:
-    """Member headers in order: audio members into ``audio`` (name, offset, size), references of
+@dataclass(frozen=True)
+class Member:
+    """A tar member that holds data: its name and byte range, or why it cannot be read."""
+
+    name: str
+    offset: int
+    size: int
+    error: str | None = None
+
+
+def tar_members(tar: tarfile.TarFile, ghosts: list[int]) -> Iterator[Member]:
+    """The data members of an open tar, in order, with links resolved.
+
+    A hard link is read as its target's bytes (the target comes earlier in the archive); a
+    symbolic link is a member with an ``error`` naming it and its target; directories and other
+    special members are passed over. macOS metadata (``._x``, ``__MACOSX/``, ``.DS_Store``) is
+    skipped and counted in ``ghosts[0]``.
+    """
+    seen: dict[str, Member] = {}
+    for info in tar:
+        name = info.name[2:] if info.name.startswith("./") else info.name
+        if is_ghost(name):
+            ghosts[0] += 1
+            continue
+        if info.isfile():
+            member = Member(name, info.offset_data, info.size)
+        elif info.islnk():
+            target = seen.get(posixpath.normpath(info.linkname).removeprefix("./"))
+            member = Member(name, target.offset, target.size, target.error) if target else Member(
+                name, 0, 0, f"tar member {name!r} is a hard link to {info.linkname!r}, which is "
+                            "not stored before it in the tar; store the file itself")
+        elif info.issym():
+            inside = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
+            where = (f"to {inside!r} in this tar" if inside in seen
+                     else f"to {info.linkname!r}, outside the tar")
+            member = Member(name, 0, 0, f"tar member {name!r} is a symbolic link {where}; links "
+                                        "are not followed: store the file itself (tar without -h "
+                                        "keeps links, tar -h stores their targets)")
+        else:
+            continue
+        seen[name] = member
+        yield member
+
+
+def _scan_tar(f, columns: SourceColumns, audio: list, texts: dict, ids: dict,
+              ghosts: list[int]) -> None:
+    """Member headers in order: audio members into ``audio`` (a :class:`Member`), references of
     text members into ``texts`` and ``.json`` id fields into ``ids``, by member stem. Seeks past
     the data of everything else."""
     with tarfile.open(fileobj=f, mode="r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            last = member.name.rsplit(".", 1)[-1].lower() if "." in member.name else ""
+        for member in tar_members(tar, ghosts):
+            name = member.name
+            last = name.rsplit(".", 1)[-1].lower() if "." in name else ""
             if last in AUDIO_EXTENSIONS:
-                audio.append((member.name, member.offset_data, member.size))
-            elif last in TEXT_EXTENSIONS and member.size <= MAX_TEXT_MEMBER_BYTES:
-                data = tar.extractfile(member).read()
-                texts.setdefault(strip_extension(member.name), reference_from_member(
-                    last, data, columns))
+                audio.append(member)
+            elif last in TEXT_EXTENSIONS and member.error is None and \
+                    member.size <= MAX_TEXT_MEMBER_BYTES:
+                f.seek(member.offset)
+                data = f.read(member.size)
+                texts.setdefault(strip_extension(name), reference_from_member(last, data, columns))
                 if last == "json" and (uid := id_from_member(data, columns)) is not None:
-                    ids.setdefault(strip_extension(member.name), uid)
+                    ids.setdefault(strip_extension(name), uid)
 
 
 def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
@@ -160,12 +223,13 @@ def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
     member's own stem (``spk1/utt.001.txt`` for ``spk1/utt.001.flac``), else the key's
     (``key.txt`` beside ``key.seg.flac``). An unreadable shard adds one ``<uri>#error`` row.
     """
-    audio: list[tuple[str, int, int]] = []
+    audio: list[Member] = []
     texts: dict[str, str | None] = {}
     ids: dict[str, str] = {}
+    ghosts = [0]
     failure = None
     try:
-        _scan_tar(f, columns, audio, texts, ids)
+        _scan_tar(f, columns, audio, texts, ids, ghosts)
     except (OSError, EOFError, tarfile.TarError) as e:
         failure = f"unreadable tar shard after {len(audio)} audio members: {type(e).__name__}: {e}"
     key_texts: dict[str, str | None] = {}
@@ -173,7 +237,7 @@ def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
         if text is not None:
             key_texts.setdefault(webdataset_split(stem)[0], text)
     items, first_member = [], {}
-    for name, offset, size in audio:
+    for name, offset, size, link_error in ((m.name, m.offset, m.size, m.error) for m in audio):
         key, _ = webdataset_split(name)
         stem = strip_extension(name)
         reference = texts.get(stem)
@@ -183,6 +247,7 @@ def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
                 reference = key_texts.get(key)
             uid = ids.get(stem) or ids.get(key) or key
             items.append(range_item(uid, f"{uri}#{key}", uri, offset, size, reference))
+            items[-1]["error"] = link_error
             continue
         item = range_item(name, f"{uri}#{name}", uri, offset, size, reference)
         item["error"] = (f"second audio member {name!r} of WebDataset key {key!r} (after "
@@ -191,5 +256,5 @@ def tar_index(uri: str, f, columns: SourceColumns) -> pa.Table:
         items.append(item)
     if failure:
         items.append(file_item(f"{uri}#error", uri, error=failure))
-    return items_table(items)
+    return with_ghosts(items_table(items), ghosts[0])
 

@@ -123,8 +123,17 @@ def _span_frames(start: float, end: float | None, rate: int) -> tuple[int, int |
     return int(round(start * rate)), None if end is None else int(round(end * rate))
 
 
-def _mono(block: np.ndarray) -> np.ndarray:
-    """``[frames, channels]`` → ``[frames]`` float32, the mean of the channels."""
+def _no_channel(channel: int, channels: int) -> BadAudio:
+    return BadAudio(f"channel {channel} asked for, but the audio has {channels} channel(s) "
+                    f"(0-{channels - 1})")
+
+
+def _mono(block: np.ndarray, channel: int | None = None) -> np.ndarray:
+    """``[frames, channels]`` → ``[frames]`` float32: the mean of the channels, or one channel."""
+    if channel is not None:
+        if channel >= block.shape[1]:
+            raise _no_channel(channel, block.shape[1])
+        return np.ascontiguousarray(block[:, channel], dtype=np.float32)
     if block.shape[1] == 1:
         return np.ascontiguousarray(block[:, 0], dtype=np.float32)
     return block.mean(axis=1, dtype=np.float32)
@@ -152,7 +161,8 @@ def _collect(blocks: Iterator[np.ndarray], rate: int, limit_s: float) -> np.ndar
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def _soundfile_decode(data: bytes, limit_s: float, start: float, end: float | None) -> np.ndarray:
+def _soundfile_decode(data: bytes, limit_s: float, start: float, end: float | None,
+                      channel: int | None = None) -> np.ndarray:
     try:
         f = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -161,6 +171,8 @@ def _soundfile_decode(data: bytes, limit_s: float, start: float, end: float | No
         if f.format in FFMPEG_FIRST_FORMATS:
             raise _DecoderFailed(f"soundfile: {f.format} length is only a header guess")
         rate = f.samplerate
+        if channel is not None and channel >= f.channels:
+            raise _no_channel(channel, f.channels)
         exact = f.format in EXACT_HEADER_FORMATS and f.frames > 0
         first, last = _span_frames(start, end, rate)
         if exact:
@@ -175,11 +187,12 @@ def _soundfile_decode(data: bytes, limit_s: float, start: float, end: float | No
                 f.seek(first)
             except (sf.LibsndfileError, RuntimeError) as e:
                 raise _span_past_end(start, end, None) from e
-        waveform = _collect(_soundfile_blocks(f, want, exact), rate, limit_s)
+        waveform = _collect(_soundfile_blocks(f, want, exact, channel), rate, limit_s)
     return waveform
 
 
-def _soundfile_blocks(f: sf.SoundFile, want: int | None, exact: bool) -> Iterator[np.ndarray]:
+def _soundfile_blocks(f: sf.SoundFile, want: int | None, exact: bool,
+                      channel: int | None = None) -> Iterator[np.ndarray]:
     """Mono blocks of at most ``want`` frames (``None``: to the end of the file)."""
     got = 0
     while want is None or got < want:
@@ -191,12 +204,13 @@ def _soundfile_blocks(f: sf.SoundFile, want: int | None, exact: bool) -> Iterato
         if not len(block):
             break
         got += len(block)
-        yield _mono(block)
+        yield _mono(block, channel)
     if exact and want is not None and got < want:
         raise BadAudio(f"truncated audio: decoded {got} of {want} samples")
 
 
-def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None) -> np.ndarray:
+def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None,
+                   channel: int | None = None) -> np.ndarray:
     import av
 
     try:
@@ -220,14 +234,27 @@ def _ffmpeg_decode(data: bytes, limit_s: float, start: float, end: float | None)
         if sought:
             origin = stream.start_time or 0
             container.seek(origin + int(seek_s / stream.time_base), stream=stream)
+        elif first > 0 or last is not None:
+            # A span decoded from the start: earlier spans of the same file left the frames
+            # (``span_cache``), so many spans cost one pass over the file.
+            from pipeline.stages import span_cache
+
+            try:
+                _, blocks = span_cache.span_blocks(data, first, last, channel, _ffmpeg_blocks)
+                return _collect(iter(blocks), rate, limit_s)
+            except span_cache.TooBig:
+                pass
+            except (av.FFmpegError, ValueError) as e:
+                raise _DecoderFailed(f"ffmpeg: {_ffmpeg_reason(e)}") from e
         try:
-            return _collect(_ffmpeg_blocks(container, stream, first, last, sought), rate, limit_s)
+            return _collect(_ffmpeg_blocks(container, stream, first, last, sought, channel), rate,
+                            limit_s)
         except (av.FFmpegError, ValueError) as e:
             raise _DecoderFailed(f"ffmpeg: {_ffmpeg_reason(e)}") from e
 
 
 def _ffmpeg_blocks(container, stream, first: int, last: int | None,
-                   sought: bool) -> Iterator[np.ndarray]:
+                   sought: bool, channel: int | None = None) -> Iterator[np.ndarray]:
     """Mono blocks of native-rate samples ``[first, last)``; positions from the first frame's pts
     after a seek (frames are contiguous from there), from 0 otherwise."""
     import av
@@ -240,7 +267,9 @@ def _ffmpeg_blocks(container, stream, first: int, last: int | None,
             position = 0 if frame.pts is None else \
                 int(round(float((frame.pts - origin) * stream.time_base) * rate))
         for converted in to_float.resample(frame):
-            block = converted.to_ndarray().mean(axis=0, dtype=np.float32)   # [channels, n] → [n]
+            planes = converted.to_ndarray()                      # [channels, n]
+            block = planes.mean(axis=0, dtype=np.float32) if channel is None \
+                else _mono(planes.T, channel)                    # → [n]
             lo, hi = max(first - position, 0), block.size if last is None else min(block.size, last - position)
             position += block.size
             if hi > lo:
@@ -256,18 +285,24 @@ def _span_past_end(start: float, end: float | None, length_s: float | None) -> B
 
 
 def decode(data: bytes, *, max_duration_s: float = float("inf"), start_s: float | None = None,
-           end_s: float | None = None) -> np.ndarray:
+           end_s: float | None = None, channel: int | None = None) -> np.ndarray:
     """Compressed bytes → 16 kHz mono float32 ``[samples]`` of the span ``[start_s, end_s)``.
 
     ``start_s``/``end_s`` are seconds of the file (``None``: its start / its end). Raises
     :class:`BadAudio`: ``undecodable audio (soundfile: ...; ffmpeg: ...)`` when no decoder can
     read it, ``too long: ...`` past ``max_duration_s`` (from the header where it is exact, else
     once decoding passes it), ``truncated audio``, non-finite samples, empty audio, or a span
-    that starts past the end or ends more than :data:`SPAN_TOLERANCE_S` past it.
+    that starts past the end or ends more than :data:`SPAN_TOLERANCE_S` past it. ``channel``
+    (0-based) decodes that channel alone (``BadAudio`` when the file has no such channel);
+    ``None`` downmixes (the mean of the channels).
     """
     if not data:
         raise BadAudio("empty file (0 bytes)")
     start, end = _check_span(start_s, end_s)
+    if start > 0 or end is not None:
+        kept = _kept_span(data, start, end, channel, max_duration_s)
+        if kept is not None:
+            return _checked(kept, start, end)
     decoders = [_soundfile_decode, _ffmpeg_decode]
     try:
         if sf.info(io.BytesIO(data)).format in FFMPEG_FIRST_FORMATS:
@@ -277,13 +312,31 @@ def decode(data: bytes, *, max_duration_s: float = float("inf"), start_s: float 
     failures = []
     for decoder in decoders:
         try:
-            waveform = decoder(data, max_duration_s, start, end)
+            waveform = decoder(data, max_duration_s, start, end, channel)
             break
         except _DecoderFailed as e:
             failures.append(str(e))
     else:
         raise BadAudio(f"undecodable audio ({'; '.join(failures)})")
     return _checked(waveform, start, end)
+
+
+def _kept_span(data: bytes, start: float, end: float | None, channel: int | None,
+               limit_s: float) -> np.ndarray | None:
+    """The span from the frames an earlier span of the same file left (``span_cache``); ``None``
+    when the file is not kept."""
+    import av
+
+    from pipeline.stages import span_cache
+
+    try:
+        kept = span_cache.kept_span(data, channel, lambda rate: _span_frames(start, end, rate),
+                                    _ffmpeg_blocks)
+    except span_cache.TooBig:
+        return None
+    except (av.FFmpegError, ValueError) as e:
+        raise BadAudio(f"undecodable audio (ffmpeg: {_ffmpeg_reason(e)})") from e
+    return None if kept is None else _collect(iter(kept[1]), kept[0], limit_s)
 
 
 def _checked(waveform: np.ndarray, start: float, end: float | None) -> np.ndarray:

@@ -12,6 +12,7 @@ missing file) become error rows, so an outage never turns good inputs into error
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from typing import Callable
 
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.retry import is_transient, retry_call
+from pipeline.sources.hf_arrow import is_arrow_shard, read_arrow_batch
 from pipeline.storage import Storage, join_uri, parent_uri
 
 
@@ -56,6 +58,20 @@ def _audio_cell(value) -> tuple[bytes | None, str | None]:
     return (bytes(value) if value else None), None
 
 
+def _unicode_hint(fs, path: str, exc: BaseException) -> str:
+    """For a missing file whose name exists in the other Unicode normal form (macOS writes names
+    decomposed, NFD; most tools and manifests compose them, NFC): a sentence saying so."""
+    if not isinstance(exc, FileNotFoundError) or path.isascii():
+        return ""
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, path)
+        if other != path and fs.exists(other):
+            return (f"; the name exists in Unicode {form} form (the manifest and the file spell "
+                    f"it differently): rename the files to NFC (convmv -f utf8 -t utf8 --nfc) "
+                    "or write the manifest in the files' form")
+    return ""
+
+
 def _cat_whole(fs, paths: list[str]) -> list:
     got = fs.cat(paths, on_error="return")
     return [got.get(p, FileNotFoundError(p)) for p in paths]
@@ -69,8 +85,9 @@ def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sourc
     if whole:
         got = fetch_with_retry(lambda idx: _cat_whole(fs, [whole[j][1] for j in idx]), len(whole),
                                what=f"reading {sources[whole[0][0]]} and others", storage=storage)
-        for (i, _), value in zip(whole, got):
-            out[i] = (None, storage.redact(_read_error(sources[i], value))) \
+        for (i, path), value in zip(whole, got):
+            out[i] = (None, storage.redact(_read_error(sources[i], value)
+                                           + _unicode_hint(fs, path, value))) \
                 if isinstance(value, BaseException) else (value, None)
     if ranged:
         got = fetch_with_retry(
@@ -86,17 +103,23 @@ def _fetch_files(fs, requests: list[tuple[int, str, int, int]], out: list, sourc
                 out[i] = (value, None)
 
 
-def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
+def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str, int]], out: list,
                        sources) -> None:
-    """Audio cells of ``rows`` into ``out``: ``(bytes, None)``, or ``("path", p)`` for a cell that
+    """Audio cells of ``rows`` (of a Parquet shard, or of a ``save_to_disk`` Arrow shard: a record
+    batch for a row group, read at its message ``offset``) into ``out``: ``(bytes, None)``, or ``("path", p)`` for a cell that
     holds only a path, or ``(None, error)``."""
     with fs.open(path, "rb") as f:
-        shard = pq.ParquetFile(f)
-        by_group: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
-        for i, group, in_group, column in rows:
-            by_group[(group, column)].append((i, in_group))
-        for (group, column), wanted in sorted(by_group.items()):
-            cells = shard.read_row_group(group, columns=[column]).column(0)
+        arrow = is_arrow_shard(path)
+        shard = None if arrow else pq.ParquetFile(f)
+        by_group: dict[tuple[int, str, int], list[tuple[int, int]]] = defaultdict(list)
+        for i, group, in_group, column, offset in rows:
+            by_group[(group, column, offset)].append((i, in_group))
+        for (group, column, offset), wanted in sorted(by_group.items()):
+            if arrow:
+                f.seek(0)
+                cells = read_arrow_batch(f, group, offset, column)
+            else:
+                cells = shard.read_row_group(group, columns=[column]).column(0)
             for i, in_group in wanted:
                 data, audio_path = _audio_cell(cells[in_group].as_py())
                 if data:
@@ -107,9 +130,10 @@ def _read_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out
                     out[i] = (None, f"no audio bytes and no audio path in {sources[i]}")
 
 
-def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str]], out: list,
+def _fetch_parquet_rows(fs, path: str, rows: list[tuple[int, int, int, str, int]], out: list,
                         sources, storage: Storage) -> None:
-    """``rows``: (output index, row group, row in group, audio column) of one shard."""
+    """``rows``: (output index, row group, row in group, audio column, batch offset) of one
+    shard."""
     try:
         retry_call(lambda: _read_parquet_rows(fs, path, rows, out, sources),
                    what=f"reading {sources[rows[0][0]]}", budget_s=storage.retry_seconds,
@@ -141,8 +165,8 @@ def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None,
         if item.get("data") is not None:
             out[i] = (item["data"], None)
         elif item.get("audio_column"):
-            shards[item["uri"]].append(
-                (i, item["row_group"], item["row_in_group"], item["audio_column"]))
+            shards[item["uri"]].append((i, item["row_group"], item["row_in_group"],
+                                        item["audio_column"], item["offset"]))
         else:
             _file_request(i, item["uri"], item["offset"], item["length"], storage, systems, files)
     for uri, rows in shards.items():

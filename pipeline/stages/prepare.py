@@ -14,6 +14,7 @@ import pyarrow as pa
 from pipeline.stages.decode import (
     SAMPLE_RATE, BadAudio, DecodeSettings, decode, features_for, is_silent, one_line,
 )
+from pipeline.stages.channels import expand_channels
 from pipeline.stages.fetch import fetch_audio
 from pipeline.sinks.schema import decoded_schema, rows_to_table
 from pipeline.stages.segment import plan_segments, segment_times
@@ -47,7 +48,8 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
         started = time.perf_counter()
         try:
             waveform = decode(data or b"", max_duration_s=settings.max_duration_s,
-                              start_s=item.get("start_s"), end_s=item.get("end_s"))
+                              start_s=item.get("start_s"), end_s=item.get("end_s"),
+                              channel=item.get("channel"))
         finally:
             row["decode_seconds"] = time.perf_counter() - started
         row["duration_s"] = waveform.size / SAMPLE_RATE
@@ -77,7 +79,7 @@ def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
 
     log_mel = partial(log_mel, numerics=settings.numerics)
     items = batch.to_pylist()
-    fetched = fetch_audio(items, storage)
+    items, fetched = expand_channels(items, fetch_audio(items, storage))   # --channel all
     node = current_node_id()
     rows = []
     for item, (data, fetch_error) in zip(items, fetched):

@@ -47,7 +47,7 @@ def test_written_checkpoint_round_trips(tmp_path, features):
 def test_benchmark_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["--size", "tiny", "--count", "4", "--scale-factor", "2", "--repeats", "2", "--device", "cpu",
-                 "--codec-seconds", "0.2", "--json", str(out)]) == 0
+                 "--codec-seconds", "0.2", "--numerics", "hub", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in KEYS:
         assert isinstance(result[key], float), key
@@ -70,7 +70,16 @@ def test_benchmark_tiny_end_to_end(tmp_path, capsys):
     for codec in ("flac", "mp3", "opus"):
         assert costs[codec]["cores_per_1000x"] > 0 and costs[codec]["audio_seconds"] > 0
         assert costs[codec]["passes"] >= 5
+    # both numerics profiles timed on the same weights; the hub keeps one frame fewer per utterance
+    assert result["numerics"] == "hub"
+    profiles = result["numerics_profiles"]
+    assert profiles["transformers"]["frames"] - profiles["hub"]["frames"] == 4
+    for name in ("hub", "transformers"):
+        assert profiles[name]["model_seconds"] > 0 and profiles[name]["features_seconds"] > 0
+    assert profiles["hub_vs_transformers_model_seconds"] == \
+        profiles["hub"]["model_seconds"] / profiles["transformers"]["model_seconds"]
     table = capsys.readouterr().out
+    assert "numerics: hub / transformers model time" in table
     assert "packed / padded speed-up" in table and "accelerator busy, 10x corpus" in table
     assert "CPU cores per 1000x real time, mp3" in table and "pipeline overhead" not in table
 

@@ -16,7 +16,7 @@ CHUNKS = [("0001-2.flac", "0001", 2, "a03_twoblocks"), ("0001-0.flac", "0001", 0
           ("0002-0.flac", "0002", 0, "a05"), ("0001-3.flac", "0001", 3, "a04"),
           ("0001-1.flac", "0001", 1, "a01_short"), ("0003-0.flac", "0003", 0, "a06_long")]
 PARENTS = {"0001": "Near a pear, while I ill last; the village river in road.", "0002": "other village",
-           "0003": "...", "0004": "never transcribed"}
+           "0003": "[noise]", "0004": "never transcribed"}
 
 
 def build_chunked_set(root, fmt: str):
@@ -45,7 +45,7 @@ def test_chunks_joined_per_parent_and_scored_once(ray_session, tmp_path, fmt):
     out = tmp_path / "eval"
     assert main(["--datasets", str(sets), "--output", str(out), *MODEL_ARGS]) == 0
     calls = json.loads((out / "report.json").read_text())["datasets"]["calls"]
-    # Every chunk of the scorable parents went through the model as it is; 0003 ("...") never did.
+    # Every chunk of the scorable parents went through the model as it is; 0003 ("[noise]") never did.
     rows = {r["id"]: r for r in pq.read_table(out / "calls").to_pylist()}
     assert sorted(rows) == sorted(c[0] for c in CHUNKS if c[1] != "0003")
     # A chunk is scored only as part of its parent: its row carries no (repeated) reference.

@@ -27,7 +27,7 @@ def test_corpus_wer_pools_errors_and_counts_failed_rows_as_empty():
         unit("a", "the cat sat on the mat", "the cat sat on the mat"),               # 0 / 6
         unit("b", "alpha beta gamma delta", "alpha beta gamma"),                   # 1 deletion / 4
         unit("c", "red green", None, failed=True),                                 # 2 deletions / 2
-        unit("d", "...", "noise words"),                                           # dropped: empty reference
+        unit("d", "um [noise]", "noise words"),                                    # dropped: empty reference
         unit("e", "ignore time segment in scoring", "x"),                          # dropped: the marker
         unit("f", "white paper", "whitepaper"),                                    # compound: 0 / 2
     ]

@@ -155,7 +155,7 @@ def test_counts_and_hours_per_rule():
                        "confidence": [0.9, 0.2, 0.8, None],
                        "draft_disagreement": [0.0, 0.5, 0.1, None]})
     blocks = [block_counts(scored.slice(0, 2)).to_pylist()[0], block_counts(scored.slice(2)).to_pylist()[0]]
-    counts, ranges = merge_counts(blocks)
+    counts, ranges, _ = merge_counts(blocks)
     assert ranges["duration_s"] == [1800.0, 7200.0] and ranges["confidence"] == pytest.approx([0.2, 0.9])
     summary = summary_from_counts(counts)
     assert summary["rows"] == 4 and summary["kept"] == 2 and summary["kept_hours"] == 3.0

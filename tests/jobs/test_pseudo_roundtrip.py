@@ -2,12 +2,17 @@
 members, ids with dots and slashes in their .json), --max-wer against empty, filler-only and real
 transcripts, a resumed run, and the kept set read back: NeMo manifest files open with soundfile,
 the HF Parquet and the WebDataset shards given back to jobs.transcribe give the same ids and
-token ids."""
+token ids. Then every filter on, re-filtering the finished transcripts with --resume: per-rule
+counts equal a recomputation from the written scored/ rows (the per-language quantile cut
+included), and a run that keeps nothing lists no kept layout on the console."""
 
+import contextlib
 import hashlib
 import io
 import json
+import shutil
 import tarfile
+from collections import Counter
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -16,7 +21,10 @@ import soundfile as sf
 
 from jobs import pseudo_label, transcribe
 from model import load_model, log_mel
+from pipeline.pseudo_label.filters import RULES, decide
 from pipeline.pseudo_label.kept_audio import kept_audio_relpath, sample_key
+from pipeline.pseudo_label.quality import quality_values
+from pipeline.scoring import make_normalizer
 from pipeline.stages.decode import decode
 from tests.model.conftest import TINY
 
@@ -167,3 +175,103 @@ def test_rerun_without_resume_is_refused(run, corpus, capsys):
     root, _ = corpus
     assert pseudo_label.main(["--input", str(root), "--output", str(out), *MODEL_ARGS]) == 2
     assert "already holds a kept set; pass --resume" in capsys.readouterr().err
+
+
+# ── every filter on, re-filtering finished transcripts (--resume), checked against a recomputation ──
+
+def every_filter_flags(scored: list[dict]) -> list[str]:
+    """Thresholds taken from the first runs' own rows, so that each rule has rows on both sides."""
+    ok = [r for r in scored if r["error"] is None and (r["text"] or "").strip()]
+    languages = Counter(r["language"] for r in ok).most_common()
+    keep_languages = [lang for lang, _ in languages[:-1]] if len(languages) > 1 else [languages[0][0], "fr"]
+    repeat = max(1 - r["unique_word_ratio"] for r in ok)
+    longest = max(r["longest_word"] for r in ok)
+    cps = sorted(r["chars_per_second"] for r in ok)
+    wps = sorted(r["words_per_second"] for r in ok)
+    return ["--languages", ",".join(keep_languages), "--expected-language", languages[0][0],
+            "--max-repeat-ratio", f"{max(repeat - 1e-6, 0.0)}",
+            "--max-ngram-repeats", str(max(max(r["longest_repeat"] for r in ok) - 1, 1)),
+            "--max-word-length", str(max(longest - 1, 1)),
+            "--chars-per-second", f"{cps[0] + 1e-6},", "--words-per-second", f",{wps[-1] - 1e-6}",
+            "--min-confidence", "0", "--max-draft-disagreement", "1", "--min-label-seconds", "0.01",
+            "--max-label-seconds", "600", "--drop-lowest-confidence", "0.5"]
+
+
+@pytest.fixture(scope="module")
+def refiltered(run, corpus, tmp_path_factory):
+    """The finished transcripts (two runs' files) copied to fresh outputs and --resume'd: once with
+    every filter on, once with a --languages nothing matches (its console captured)."""
+    out, _ = run
+    root, _ = corpus
+    flags = every_filter_flags(pq.read_table(out / "scored").to_pylist())
+    base = tmp_path_factory.mktemp("refilter")
+    every, nothing = base / "every", base / "nothing"
+    for target in (every, nothing):
+        shutil.copytree(out / "transcripts", target / "transcripts")
+    assert pseudo_label.main(["--input", str(root), "--output", str(every), *MODEL_ARGS, "--resume",
+                              "--kept-format", "hf,nemo", *flags]) == 0
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):
+        assert pseudo_label.main(["--input", str(root), "--output", str(nothing), *MODEL_ARGS, "--resume",
+                                  "--languages", "zu", "--kept-format", "hf,nemo,webdataset"]) == 0
+    return every, flags, nothing, console.getvalue()
+
+
+def test_every_rule_counted_as_a_recomputation_from_scored_rows(refiltered):
+    out, flags, _, _ = refiltered
+    args = pseudo_label.build_parser().parse_args(["--input", "x", "--output", "y", *flags])
+    filters = pseudo_label.filters_from_args(args)
+    normalize = make_normalizer(args.normalizer)
+    summary = json.loads((out / "_pseudo_label_summary.json").read_text())
+    assert summary["rows_inferred"] == 0 and summary["rows"] == 7
+    assert len(list((out / "transcripts").rglob("*.parquet"))) >= 2        # several blocks
+    assert not (out / "_scored_pass1").exists()
+    scored = pq.read_table(out / "scored").to_pylist()
+    reasons = {}
+    for r in scored:
+        again = quality_values(r, normalize)                  # the columns are what the text gives
+        assert (again["language"], again["longest_repeat"], again["longest_word"]) == \
+            (r["language"], r["longest_repeat"], r["longest_word"])
+        assert again["unique_word_ratio"] == r["unique_word_ratio"]
+        reasons[r["id"]] = decide(r, filters, normalize, args.normalizer)[1]
+    # OWSM's cut: numpy's quantile of the confidences each language kept before it
+    cuts = {}
+    for lang in {r["language"] for r in scored if reasons[r["id"]] is None}:
+        values = [r["confidence"] for r in scored if reasons[r["id"]] is None and r["language"] == lang]
+        cuts[lang] = float(np.quantile(np.float32(values).astype(np.float64), 0.5))
+    assert summary["thresholds"]["lowest_confidence"]["confidence_by_language"] == cuts
+    for r in scored:
+        if reasons[r["id"]] is None and float(r["confidence"]) < cuts[r["language"]]:
+            reasons[r["id"]] = "lowest_confidence"
+    assert {r["id"]: r["reject_reason"] for r in scored} == reasons
+    assert all(r["keep"] == (r["reject_reason"] is None) for r in scored)
+    assert all(r["reject_reason"] in RULES for r in scored if not r["keep"])   # every one named
+    counted = Counter(reason for reason in reasons.values() if reason)
+    assert {k: v["rows"] for k, v in summary["rejected_by"].items()} == dict(counted)
+    assert len(counted) >= 4 and summary["kept"] >= 1            # rules on both sides of the bar
+    for rule, value in summary["rejected_by"].items():
+        seconds = sum(r["duration_s"] or 0 for r in scored if r["reject_reason"] == rule)
+        assert value["seconds"] == pytest.approx(seconds, abs=1e-3)
+    for lang, value in summary["by_language"].items():
+        mine = [r for r in scored if (r["language"] or "unknown") == lang]
+        assert value["rows"] == len(mine) and value["kept"] == sum(r["keep"] for r in mine)
+    kept = sorted(r["id"] for r in scored if r["keep"])
+    flacs = sorted(p.relative_to(out).as_posix() for p in (out / "kept_audio").rglob("*.flac"))
+    assert flacs == sorted(kept_audio_relpath(i) for i in kept)      # cut rows' audio removed
+    lines = [json.loads(x) for f in sorted((out / "kept_manifest").glob("*.json"))
+             for x in f.read_text().splitlines()]
+    assert sorted(m["id"] for m in lines) == kept
+    by_id = {r["id"]: r for r in scored}
+    assert all(m["lang"] == by_id[m["id"]]["language"] for m in lines)
+
+
+def test_a_run_that_keeps_nothing_lists_no_layout(refiltered):
+    _, _, out, console = refiltered
+    summary = json.loads((out / "_pseudo_label_summary.json").read_text())
+    assert summary["kept"] == 0 and summary["layouts"] == {}
+    assert summary["rejected_by"]["language"]["rows"] == sum(
+        v["rows"] for k, v in summary["rejected_by"].items() if k not in ("error", "empty_text"))
+    for folder in ("kept", "kept_manifest", "kept_wds"):
+        assert not (out / folder).exists() and f"{out}/{folder}/" not in console
+    assert "kept set        none written: no label passed the filters" in console
+    assert "kept            0 of 7 (0.000 h of audio)" in console.splitlines()

@@ -110,6 +110,12 @@ def test_the_profiles_of_each_layout():
     assert str(get_numerics("hub")) == "hub"
 
 
+def test_with_numerics_shares_the_weights(hub_model, features, expected):
+    pr = hub_model.with_numerics("transformers")
+    assert (pr.numerics, hub_model.numerics) == ("transformers", "hub") and pr.model is hub_model.model
+    assert pr.transcribe([features["a02"]])[0].token_ids == expected["a02"]["step1_ids"]
+
+
 def test_native_checkpoint_under_hub_numerics(hub_features, hub_expected):
     """The same weights in the native layout with numerics="hub" compute the hub's ids."""
     nar = load_model(TINY, device="cpu", numerics="hub")
@@ -188,14 +194,18 @@ def other_dims_checkpoint(tmp_path_factory):
 def test_other_dims_config():
     cfg = NarConfig.from_dict(OTHER_DIMS)
     assert cfg.layout == "original"
-    assert cfg.encoder.encoder_layer_indices == (0, 2, 3) and cfg.encoder.cat_hidden_layers == (0, 2)
+    assert cfg.encoder.hub_layers() == (0, 2, 3) and cfg.encoder.cat_hidden_layers == (0, 2)
     assert (cfg.min_edit_sequence_length, cfg.encoder.pooling_window) == (5, 2)
     raw = json.loads(json.dumps(OTHER_DIMS))
     raw["encoder_layer_indices"] = [2, 4]
     with pytest.raises(ConfigError, match="entry 4 is outside -4..3"):
         NarConfig.from_dict(raw)
+    raw["encoder_layer_indices"] = [2, 0, -1]   # out of layer order: the hub concatenates in its order
+    assert NarConfig.from_dict(raw).encoder.hub_layers() == (2, 0, 3)
+    assert NarConfig.from_dict(raw).encoder.cat_hidden_layers == (2, 0)
     raw["encoder_layer_indices"] = [-1, 2]   # hub-only: no PR form (the final layer is not last)
     assert NarConfig.from_dict(raw).encoder.cat_hidden_layers is None
+    assert NarConfig.from_dict(raw).encoder.hub_layers() == (3, 2)
     with pytest.raises(ConfigError, match="does not end with the final layer.*numerics='hub'"):
         random_model(NarConfig.from_dict(raw), numerics="transformers", device="cpu")
     assert random_model(NarConfig.from_dict(raw), device="cpu").numerics == "hub"

@@ -35,7 +35,7 @@ def test_defaults():
     config = config_from_args(build_parser().parse_args(["--input", "x", "--output", "y"]))
     assert (config.model, config.editing_steps, config.max_duration_seconds,
             config.max_segment_seconds, config.silence_dbfs, config.normalizer) == \
-        (DEFAULT_MODEL, 1, 3600.0, 40.0, -60.0, "english")
+        (DEFAULT_MODEL, 1, 3600.0, 40.0, -60.0, "leaderboard")
     assert config.actors is None and config.gpus_per_actor is None
 
 

@@ -55,7 +55,9 @@ def test_csv_manifest_with_path_column_and_missing_audio():
 
 
 def test_format_detection():
-    assert detect_format(["/d/a.flac", "/d/m.jsonl"], is_single_file=False) == "audio"
+    # a manifest beside the audio describes the folder; a sidecar of one audio file does not
+    assert detect_format(["/d/a.flac", "/d/m.jsonl"], is_single_file=False) == "manifest"
+    assert detect_format(["/d/a.flac", "/d/a.json"], is_single_file=False) == "audio"
     assert detect_format(["/d/a.tar", "/d/b.flac"], is_single_file=False) == "webdataset"
     assert detect_format(["/d/x.parquet"], is_single_file=False) == "parquet"
     assert detect_format(["/d/m.csv"], is_single_file=True) == "manifest"

@@ -109,3 +109,24 @@ def test_librispeech_tree_and_kaldi_dirs_end_to_end(ray_session, tmp_path):
     assert abs(rows["long-b"]["duration_s"] - (total_s - 1.5)) < 1e-9
     assert (rows["long-a"]["start_s"], rows["long-b"]["start_s"]) == (0.0, 1.5)
     assert (summary["rows"], summary["errors"]) == (6, 1)
+
+
+def test_channel_all_gives_one_row_per_channel_and_ghosts_are_counted(ray_session, tmp_path, capsys):
+    import numpy as np
+
+    a02, rate = sf.read(TINY_AUDIO / "a02.flac", dtype="int16")
+    a04, _ = sf.read(TINY_AUDIO / "a04.flac", dtype="int16")
+    other = np.resize(a04, a02.shape)
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    sf.write(folder / "call.wav", np.stack([a02, other], axis=1), rate, subtype="PCM_16")
+    (folder / "._call.wav").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    out = tmp_path / "out"
+    summary = run([folder], out, channel="all")
+    rows = {r["id"]: r for r in read_output(out)}
+    assert sorted(rows) == ["call#ch0", "call#ch1"]
+    assert_row_matches_reference(rows["call#ch0"], "a02")      # channel 0 alone, not the mix
+    assert rows["call#ch1"]["error"] is None
+    assert rows["call#ch1"]["duration_s"] == len(a02) / rate
+    assert (summary["rows"], summary["rows_inferred"], summary["errors"]) == (2, 2, 0)
+    assert "skipped 1 macOS metadata files (._*, __MACOSX/, .DS_Store)" in capsys.readouterr().out

@@ -18,3 +18,12 @@ def test_a_long_kind_is_cut_at_a_word_boundary():
     kind = _reason(words)
     assert kind.endswith(" …") and len(kind) <= REASON_CHARS + 2
     assert set(kind[:-2].split()) == {"word"}
+
+
+def test_kinds_never_split_on_row_numbers_drive_colons_or_paths():
+    rows = {_reason(f"manifest row {n}: offset 'x{n}' is not a number") for n in range(6)}
+    assert rows == {"offset … is not a number"}
+    assert {_reason(f"cannot read {p}: FileNotFoundError: {p}")
+            for p in (r"C:\data\a.wav", "/data/b.wav", "s3://bkt/c.wav")} == {"cannot read …"}
+    assert _reason("span 1-2 s is past the end of the audio (0.500 s)") == \
+        "span 1-2 s is past the end of the audio"

@@ -1,4 +1,5 @@
-"""The leaderboard normaliser against the leaderboard's own outputs, and the other normalisers."""
+"""The leaderboard normalisers (English and multilingual) against the leaderboard's own outputs,
+compound pairing, word error counts by language, and the other normalisers."""
 
 import json
 from pathlib import Path
@@ -6,19 +7,93 @@ from pathlib import Path
 import pytest
 
 from pipeline import make_normalizer
-from pipeline.evaluation.normalizer import join_acronyms
-from pipeline.scoring import is_scorable_reference, word_errors
+from pipeline.text import is_scorable_reference, normalize_compound_pairs, pair_compounds, word_errors
+from pipeline.text.english import join_acronyms
 
-PAIRS = Path(__file__).resolve().parents[1] / "fixtures" / "leaderboard-normalizer" / "pairs.jsonl"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "leaderboard-normalizer"
 
 
-def test_every_pair_matches_the_leaderboard_output():
-    pairs = [json.loads(line) for line in PAIRS.read_text().splitlines() if line.strip()]
+def read_pairs(name: str) -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+def test_every_english_pair_matches_the_leaderboard_output_to_the_character():
+    pairs = read_pairs("pairs.jsonl")
     assert len(pairs) == 432
     normalize = make_normalizer("leaderboard")
     wrong = [(p["text"], p["normalized"], normalize(p["text"])) for p in pairs
              if normalize(p["text"]) != p["normalized"]]
     assert wrong == []
+
+
+def test_every_multilingual_pair_matches_the_leaderboard_output_to_the_character():
+    pairs = read_pairs("multilingual-pairs.jsonl")
+    assert len(pairs) == 160
+    assert sorted({p["lang"] for p in pairs}) == ["de", "es", "fr", "pt"]
+    wrong = [(p["lang"], p["input"], p["expected"], make_normalizer("leaderboard", language=p["lang"])(p["input"]))
+             for p in pairs if make_normalizer("leaderboard", language=p["lang"])(p["input"]) != p["expected"]]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("text,normalized", [
+    # The leaderboard never strips its output, and has no ellipsis rule: each period of "..." is a
+    # period ("." followed by a non-digit becomes " " + that character), and a sign left alone at
+    # either end leaves its space.
+    ("...so", " so"),               # ". " + ".s" -> " . so" -> numbers -> ". so" -> " so"
+    ("so...", "so ."),              # the last period has nothing after it: it stays
+    ("...", "."),                   # a one-word reference, which the leaderboard scores
+    ("so…", "so .."),               # NFKD makes "…" three periods after the period rule ran
+    ("so ... what", "so what"),
+    ("$ sign", " sign"),
+    ("100 %", "100 "),
+    ("£", "£"),
+])
+def test_english_spaces_are_the_leaderboards(text, normalized):
+    assert make_normalizer("leaderboard")(text) == normalized
+    assert make_normalizer("leaderboard", language="en")(text) == normalized
+
+
+@pytest.mark.parametrize("language,text,normalized", [
+    ("de", "Der KINDERGARTEN hat 21 Plätze.", "der kindergarten hat einundzwanzig plätze"),
+    ("de", "1 000 000 Euro", "eintausend null euro"),     # one pass joins one thousand group
+    ("de", "1000000", "eine Million"),                    # num2words' capital survives
+    ("fr", "L'élève a 80 ans (environ).", "l élève a quatre-vingts ans"),
+    ("es", "¿Tenía 15 años? ¡Sí!", "tenía quince años sí"),
+    ("pt", "São 3,5 milhões", "são três cinco milhões"),
+])
+def test_multilingual_rules(language, text, normalized):
+    assert make_normalizer("leaderboard", language=language)(text) == normalized
+
+
+def test_a_language_num2words_cannot_spell_is_refused():
+    with pytest.raises(ValueError, match="language 'xx': num2words cannot spell numbers in it"):
+        make_normalizer("leaderboard", language="xx")
+
+
+@pytest.mark.parametrize("reference,hypothesis,paired", [
+    # A split compound on either side takes the joined form on both.
+    ("der kinder garten ist zu", "der kindergarten ist auf", ("der kindergarten ist zu", "der kindergarten ist auf")),
+    ("ein fussballspiel", "ein fussball spiel", ("ein fussballspiel", "ein fussballspiel")),
+    # Same letters split differently on both sides: joined too.
+    ("a bc d", "ab c d", ("abc d", "abc d")),
+    # Different letters: left alone.
+    ("der kinder garten", "der kindergärten", ("der kinder garten", "der kindergärten")),
+    ("eins zwei", "", ("eins zwei", "")),
+])
+def test_compound_pairs(reference, hypothesis, paired):
+    assert pair_compounds(reference, hypothesis) == paired
+    assert normalize_compound_pairs([reference], [hypothesis]) == ([paired[0]], [paired[1]])
+
+
+def test_word_errors_by_language():
+    de = make_normalizer("leaderboard", language="de")
+    # Paired first: the reference is then one word shorter, and nothing is wrong.
+    assert word_errors("Der Kinder Garten ist zu.", "der kindergarten ist zu", de, compound_pairs=True) == (0, 4)
+    # kaldialign's merge_compounds alone also forgives the split, but counts 5 reference words.
+    assert word_errors("Der Kinder Garten ist zu.", "der kindergarten ist zu", de) == (0, 5)
+    # 21 is spelled out before comparing: digits in the hypothesis match words in the reference.
+    assert word_errors("einundzwanzig Äpfel", "21 äpfel", de, compound_pairs=True) == (0, 2)
+    assert word_errors("einundzwanzig Äpfel", "21 äpfel", make_normalizer("leaderboard")) == (1, 2)
 
 
 @pytest.mark.parametrize("text,leaderboard,whisper", [
@@ -45,6 +120,14 @@ def test_basic_and_none():
         make_normalizer("klingon")
 
 
+def test_old_import_paths_still_work():
+    from pipeline.evaluation.normalizer import LeaderboardNormalizer
+    from pipeline.scoring import make_normalizer as old
+
+    assert old("leaderboard", "de") is make_normalizer("leaderboard", language="de")
+    assert LeaderboardNormalizer()("B B C") == "bbc"
+
+
 @pytest.mark.parametrize("text,joined", [
     ("b b c news", "bbc news"),
     ("a big cat", "a big cat"),          # a lone one-letter word stays
@@ -57,21 +140,25 @@ def test_join_acronyms(text, joined):
     assert join_acronyms(text) == joined
 
 
-@pytest.mark.parametrize("reference,normalizer,kept", [
-    ("...", "leaderboard", False),       # normalises to empty: never one word
-    ("um uh", "leaderboard", False),
-    ("[noise] (laughs)", "leaderboard", False),
-    ("Ignore time segment in scoring.", "leaderboard", False),
-    (None, "leaderboard", False),
-    ("hello", "leaderboard", True),
-    ("uhm", "whisper", True),            # not a Whisper filler
-    ("uh", "whisper", False),
-    ("...", "basic", False),
-    ("...", "none", True),
-    ("   ", "none", False),
+@pytest.mark.parametrize("reference,normalizer,language,kept", [
+    ("...", "leaderboard", None, True),      # normalises to "." (one word), as on the leaderboard
+    ("um uh", "leaderboard", None, False),
+    ("[noise] (laughs)", "leaderboard", None, False),
+    ("Ignore time segment in scoring.", "leaderboard", None, False),
+    (None, "leaderboard", None, False),
+    ("hello", "leaderboard", None, True),
+    ("uhm", "whisper", None, True),          # not a Whisper filler
+    ("uh", "whisper", None, False),
+    ("...", "basic", None, False),
+    ("...", "none", None, True),
+    ("   ", "none", None, False),
+    # Other languages test the raw reference (the leaderboard's multilingual runner).
+    ("[Lachen]", "leaderboard", "de", True),
+    ("  ", "leaderboard", "de", False),
+    ("ignore time segment in scoring", "leaderboard", "fr", False),
 ])
-def test_is_scorable_reference(reference, normalizer, kept):
-    assert is_scorable_reference(reference, normalizer) is kept
+def test_is_scorable_reference(reference, normalizer, language, kept):
+    assert is_scorable_reference(reference, normalizer, language) is kept
 
 
 def test_compound_merging_costs_nothing():
