@@ -41,6 +41,7 @@ class BenchmarkConfig:
     find_max_pack: bool = False  # CUDA only: search the largest --max-frames-per-pack that fits
     scale_rows: int = 0  # 0: no scale run (bench/scale.py)
     scale_corpus_mb: float = 300.0
+    timestamps: str = "none"  # "word": also time the forced alignment (bench/alignment.py)
     numerics: str | None = None  # the profile of the main run (None: the random checkpoint's, transformers)
     compare_numerics: bool = True  # time both profiles side by side (bench/numerics_cost.py)
 
@@ -137,6 +138,11 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     }
     echo("model-only: packed vs padded ...")
     result.update(bench_model(model, feats, audio_s, cfg))
+    if cfg.timestamps == "word":
+        from bench.alignment import bench_alignment
+
+        echo("word times: alignment vs inference ...")
+        result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
     result.update(bench_features(waves, threads))
     if cfg.compare_numerics:
@@ -181,6 +187,7 @@ TABLE_ROWS = (
     ("accelerator_busy_spread", "  spread over repeats (max - min)", "{:.1%}"),
     ("scaling_time_ratio", "time, 10x corpus / 1x", "{:.2f}"),
     ("scaling_rss_ratio", "peak RSS, 10x corpus / 1x", "{:.2f}"),
+    ("alignment_share", "word times: alignment / inference time", "{:.1%}"),
     ("features_rtf_per_core", "features: audio s per wall s per core", "{:.0f}"),
     ("real_10s_seconds", "real dims: one 10 s utterance (s)", "{:.2f}"),
     ("peak_gpu_bytes", "peak GPU memory (GiB)", "{:.2f}"),

@@ -37,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
     p.add_argument("--scale-corpus-mb", type=float, default=300.0,
                    help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
+    p.add_argument("--timestamps", choices=("none", "word"), default="none",
+                   help="word: also report alignment_share, the forced alignment's cost / inference time")
     p.add_argument("--numerics", choices=("hub", "transformers"), default=None,
                    help="numerics profile of the main run (default: the random checkpoint's own, transformers); "
                         "both are also timed side by side")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                           codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
-                          numerics=args.numerics)
+                          numerics=args.numerics, timestamps=args.timestamps)
     from pipeline.cluster import quiet_console
 
     with quiet_console(args.verbose):   # Ray's notices and the core worker's false alarm: logs only

@@ -241,3 +241,34 @@ class NarModel(nn.Module):
         if self.decoder is None:
             return [""] * len(batch)
         return self.decoder.decode_batch(batch)
+
+    @torch.inference_mode()
+    def transcribe_with_alignment(self, features: list, editing_steps: int = 1):
+        """:meth:`transcribe`, plus each result's CTC forced alignment to the BPE head of the same pack.
+
+        Returns ``(results, alignments)``: ``results`` exactly as :meth:`transcribe` gives them,
+        ``alignments[b]`` a :class:`model.alignment.TokenAlignment` of ``results[b].token_ids`` on
+        utterance ``b``'s BPE-window grid (its encoder frames set the grid). The alignment reuses
+        the pooled encoder states ``transcribe`` computed (no second forward); see
+        ``model/alignment.py`` for what it computes and costs.
+        """
+        from .alignment import align_pack
+
+        kept: list[Encoded] = []
+
+        def encode_and_keep(feats):  # transcribe's own encode, its result kept for the alignment
+            kept.append(NarModel.encode(self, feats))
+            return kept[-1]
+
+        self.encode = encode_and_keep
+        try:
+            results = self.transcribe(features, editing_steps)
+        finally:
+            del self.encode
+        if not results:
+            return [], []
+        head = self.model.out_bpe
+        alignments = align_pack(kept[0].encoder.pooled, head.weight, head.bias, kept[0].lengths,
+                                self.config.encoder.pooling_window, self.config.blank_token_id,
+                                [r.token_ids for r in results])
+        return results, alignments

@@ -33,6 +33,7 @@ from pipeline.stages.inference import Transcriber
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.numerics import resolve_numerics
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
+from pipeline.sinks.subtitles import write_subtitles
 from pipeline.retry import (
     StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
 )
@@ -122,12 +123,25 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
         fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
                                "max_frames_per_pack": config.max_frames_per_pack,
                                "num_threads": max(1, int(resources.num_cpus)),
-                               "with_audio": config.with_audio, "passthrough": passthrough})
-    return inferred.map_batches(
+                               "with_audio": config.with_audio,
+                               "timestamps": effective_timestamps(config),
+                               "passthrough": passthrough})
+    scored = inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
         fn_kwargs={"normalizer": config.normalizer, "with_audio": config.with_audio,
                    "language": config.language, "passthrough": passthrough})
+    if not config.subtitles:
+        return scored
+    # Each task writes its own rows' subtitle files (pipeline/sinks/subtitles.py); rows pass on.
+    return scored.map_batches(
+        write_subtitles, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS, compute=light_tasks(),
+        fn_kwargs={"storage": storage, "output": config.output, "formats": config.subtitles})
+
+
+def effective_timestamps(config: TranscribeConfig) -> str:
+    """``--timestamps``, with ``--subtitles`` asking for word times when it was left at none."""
+    return "word" if config.subtitles and config.timestamps == "none" else config.timestamps
 
 
 def decode_memory_request(settings: DecodeSettings) -> int:

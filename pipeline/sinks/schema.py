@@ -9,6 +9,12 @@ import pyarrow as pa
 # null for a whole file (``end_s`` null alone: to the end of the file).
 SPAN_FIELDS = [pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64())]
 SEGMENTS_FIELD = pa.field("segments", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])))
+# --timestamps (pipeline/stages/timestamps.py): word times in seconds of the file, what happened per
+# row, and each segment's text (parallel to ``segments``); null without the flag.
+WORD_TYPE = pa.struct([("word", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
+                       ("confidence", pa.float32())])
+TIMESTAMP_FIELDS = [pa.field("words", pa.list_(WORD_TYPE)), pa.field("timestamps_status", pa.string()),
+                    pa.field("segment_texts", pa.list_(pa.string()))]
 
 # The contract: these names and types, in this order, first.
 OUTPUT_FIELDS = [
@@ -33,6 +39,7 @@ EXTRA_FIELDS = [
     pa.field("infer_node", pa.string()),
     SEGMENTS_FIELD,
     *SPAN_FIELDS,
+    *TIMESTAMP_FIELDS,
     # Model time the leaderboard way: log-mel features on the CPU, and this row's share of its packs'
     # inference + text decoding (the actors warm up before their first batch). Audio decoding is
     # timed apart (decode_seconds): the leaderboard's RTFx excludes it.

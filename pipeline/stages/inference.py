@@ -27,6 +27,7 @@ from pipeline.stages.passthrough import carry_columns
 from pipeline.stages.packing import plan_packs, restore_order
 from pipeline.sinks.schema import output_schema, rows_to_table
 from pipeline.stages.segment import joint_confidence, join_texts
+from pipeline.stages.timestamps import run_pack, time_columns
 from pipeline.stages.prepare import current_node_id
 
 FEATURE_DIM = 160
@@ -69,7 +70,8 @@ class Transcriber:
     """Ray Data callable class: ``__init__`` loads the model, ``__call__`` transcribes a batch."""
 
     def __init__(self, spec: ModelSpec, *, editing_steps: int, max_frames_per_pack: int,
-                 num_threads: int, with_audio: bool, passthrough: tuple[str, ...] = ()):
+                 num_threads: int, with_audio: bool, timestamps: str = "none",
+                 passthrough: tuple[str, ...] = ()):
         import torch
 
         from model import load_model
@@ -84,6 +86,7 @@ class Transcriber:
         self.model_name = spec.label or str(getattr(self.model, "name", spec.name_or_path))
         self.editing_steps = editing_steps
         self.max_frames_per_pack = max_frames_per_pack
+        self.timestamps = timestamps  # none|segment|word: pipeline/stages/timestamps.py
         self.schema = output_schema(with_audio)
         self.passthrough = tuple(passthrough)   # user columns carried through (pipeline/data.py)
         self.node = current_node_id()
@@ -114,7 +117,7 @@ class Transcriber:
                 warm_s = self._warm_up(batch)
             started = time.perf_counter()
             try:
-                per_pack.append(self.model.transcribe(batch, editing_steps=self.editing_steps))
+                per_pack.append(run_pack(self.model, batch, self.editing_steps, self.timestamps))
             except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
                 per_pack.append([self._transcribe_one(f) for f in batch])
             elapsed, frames = time.perf_counter() - started, sum(f.shape[0] for f in batch)
@@ -124,7 +127,7 @@ class Transcriber:
 
     def _transcribe_one(self, features: np.ndarray):
         try:
-            return self.model.transcribe([features], editing_steps=self.editing_steps)[0]
+            return run_pack(self.model, [features], self.editing_steps, self.timestamps)[0]
         except Exception as e:  # noqa: BLE001
             return f"inference failed: {type(e).__name__}: {e}"
 
@@ -164,6 +167,8 @@ class Transcriber:
                 row.update(SILENT_COLUMNS)
             else:
                 row.update(result_columns(result))
+            row.update(time_columns(row, None if row["error"] or row["silent"] else result,
+                                    self.timestamps, self.model.decoder))
             row.update(model=self.model_name, numerics=self.model.numerics, infer_node=self.node,
                        infer_seconds=spent.get(i),
                        infer_warmup_seconds=warmed.get(i),

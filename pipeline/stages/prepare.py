@@ -64,7 +64,7 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
         row["features_seconds"] = time.perf_counter() - started
         row["features"], row["num_frames"] = features.tobytes(), int(features.shape[0])
         row["segment_frames"] = [int(p.shape[0]) for p in parts]
-        row["segments"] = segment_times(segments)
+        row["segments"] = segment_times(segments, offset_s=row["start_s"] or 0.0)  # file time
     except BadAudio as e:
         row["error"] = str(e)
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the job

@@ -59,8 +59,11 @@ def _quietest(energy: np.ndarray, lo: int, hi: int) -> int:
     return min(max(k * HOP + centre, lo), hi)
 
 
-def segment_times(segments: list[tuple[int, int]], sample_rate: int = SAMPLE_RATE) -> list[dict]:
-    return [{"start_s": s / sample_rate, "end_s": e / sample_rate} for s, e in segments]
+def segment_times(segments: list[tuple[int, int]], sample_rate: int = SAMPLE_RATE,
+                  offset_s: float = 0.0) -> list[dict]:
+    """Sample ranges of the decoded audio as seconds of the file (``offset_s``: where the decoded
+    span starts in the file)."""
+    return [{"start_s": offset_s + s / sample_rate, "end_s": offset_s + e / sample_rate} for s, e in segments]
 
 
 def join_texts(texts: list[str]) -> str:
