@@ -28,7 +28,8 @@ from pipeline.cluster import (
 from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resolve_resources
 from pipeline.stages.decode import DecodeSettings, decode_task_memory_bytes
 from pipeline.faults import fault_env
-from pipeline.stages.inference import Transcriber
+from pipeline.stages.inference import CONCURRENT_CALLS, Transcriber
+from pipeline.stages.packing import rows_per_call
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
 from pipeline.retry import (
@@ -49,7 +50,7 @@ DECODE_BATCH_ROWS = 4      # rows per decode call: a task's memory request cover
 # spreads and balances, within bounds that keep Ray's per-block cost (a few ms) noise.
 DECODE_BLOCK_ROWS = (16, 256)
 BLOCKS_PER_CPU = 4
-INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
+# Rows per actor call: from the frame budget (pipeline.stages.packing.rows_per_call), split into packs.
 # A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's
 # own actor-pool defaults (max_restarts=-1, max_task_retries=-1): Ray 2.60 deprecates both ways of
 # passing other values (map_batches' ``**ray_remote_args`` and ``ray_remote_args_fn``).
@@ -95,15 +96,19 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
         memory=decode_memory_request(settings),
         fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio})
     inferred = decoded.map_batches(
-        Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
+        Transcriber, batch_format="pyarrow", batch_size=rows_per_call(config.max_frames_per_pack),
         compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
-                                           max_size=resources.max_actors),
+                                           max_size=resources.max_actors,
+                                           max_concurrent_calls_per_actor=CONCURRENT_CALLS,
+                                           # our own lock serialises the forwards (Transcriber)
+                                           enable_true_multi_threading=True),
         num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
         runtime_env=actor_runtime_env(),
         fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
                                "max_frames_per_pack": config.max_frames_per_pack,
                                "num_threads": max(1, int(resources.num_cpus)),
-                               "with_audio": config.with_audio})
+                               "with_audio": config.with_audio,
+                               "simulate_rtfx": config.simulate_rtfx})
     return inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
