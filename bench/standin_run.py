@@ -156,3 +156,63 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, at_rtfx: float = 4000.0
         out[codec] = {"features_on_cpu": scale * cost["cores_per_1000x"] + actor,
                       "features_on_accelerator": scale * cost["decode_cores_per_1000x"] + actor}
     return out
+
+
+def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, echo=print) -> dict:
+    """Every stand-in figure of the benchmark (module docstring), keys as design.md's Benchmark
+    JSON names them; pipeline runs (Ray) only with ``cfg.pipeline``, on the ``scale_factor``x corpus
+    with the actor on one core (it feeds an accelerator) and the decoders on the rest."""
+    import tempfile
+
+    import psutil
+
+    from bench.corpus import write_checkpoint
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="nle-standin-") as tmp:
+        tmp = Path(tmp)
+        checkpoint = write_checkpoint(model, tmp / "checkpoint")
+        table = decoded_table(waves)
+        echo("stand-in accelerator: the actor alone, R = inf ...")
+        out.update(actor_ceiling(checkpoint, table, cfg))
+        echo("stand-in accelerator: the actor alone at each R, concurrent calls ...")
+        out["busy_actor_alone_at_rtfx"] = {f"{r:g}": actor_alone_busy(checkpoint, table, cfg, r)
+                                           for r in cfg.simulate_rtfx}
+        if not cfg.pipeline:
+            return out
+        import ray
+
+        from bench.pipeline_run import _run_pipeline, quiet_ray_data, write_corpus
+
+        cores = int(cfg.threads or psutil.cpu_count() or 1)
+        write_corpus(waves, tmp / "corpus", copies=cfg.scale_factor)
+        audio = cfg.scale_factor * sum(w.size for w in waves) / 16000
+        started_ray = not ray.is_initialized()
+        if started_ray:
+            ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
+        runs: dict[str, dict] = {}
+        try:
+            with quiet_ray_data():
+                for rtfx in (math.inf, *cfg.simulate_rtfx):
+                    name = "inf" if math.isinf(rtfx) else f"{rtfx:g}"
+                    echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus ...")
+                    wall, summary = _run_pipeline(tmp / "corpus", tmp / f"out-{name}", checkpoint, cfg, 1,
+                                                  simulate_rtfx=rtfx)
+                    steady = steady_figures(tmp / f"out-{name}")
+                    runs[name] = {"wall_seconds": wall, "rtfx": audio / wall,
+                                  "accelerator_busy": summary["accelerator_busy"],
+                                  "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
+                                  "batches": steady["batches"]}
+        finally:
+            if started_ray:
+                ray.shutdown()
+    flac = (costs or {}).get("flac", {}).get("cores_per_1000x")
+    decode_capacity = (cores - 1) * 1000.0 / flac if flac else None
+    out["ceiling_rtfx_per_actor_with_decode"] = runs["inf"]["steady_rtfx"]
+    out["busy_at_rtfx"] = {k: runs[k]["accelerator_busy"] for k in runs if k != "inf"}
+    out["busy_steady_at_rtfx"] = {k: runs[k]["steady_busy"] for k in runs if k != "inf"}
+    out["busy_limited_by"] = {k: limiter(float(k), runs[k]["steady_busy"], decode_capacity,
+                                         out["ceiling_rtfx_per_actor"]) for k in runs if k != "inf"}
+    out["decode_capacity_rtfx"] = decode_capacity
+    out["standin_runs"] = runs
+    return out

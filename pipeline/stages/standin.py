@@ -49,11 +49,19 @@ def hold(seconds: float, *, clock: Callable[[], float] = time.perf_counter,
 
 def stand_in_ids(frames: int, salt: int, vocab: int, blank: int) -> list[int]:
     """Deterministic ids of a plausible length for ``frames`` of audio: ``TOKENS_PER_SECOND`` per
-    second (at least one), in ``[0, vocab)``, never ``blank``, spread over the vocabulary by ``salt``."""
+    second (at least one), in ``[0, vocab)``, never ``blank``, spread over the vocabulary by ``salt``.
+    Computed in bulk (numpy): the stand-in's own cost must not count as the pipeline's."""
     n = max(1, round(frames * FRAME_SECONDS * TOKENS_PER_SECOND))
-    usable = max(1, vocab - 1)
-    ids = [(salt + 7919 * k) % usable for k in range(n)]
-    return [t + 1 if t >= blank else t for t in ids]
+    ids = (salt + 7919 * np.arange(n, dtype=np.int64)) % max(1, vocab - 1)
+    ids += ids >= blank
+    return ids.tolist()
+
+
+def _edited(ids: list[int]) -> list[int]:
+    """``ids`` with every fifth one replaced by its successor, as an editing pass changes a draft."""
+    out = list(ids)
+    out[4::5] = [ids[(k + 1) % len(ids)] for k in range(4, len(ids), 5)]
+    return out
 
 
 class StandInAccelerator:
@@ -79,7 +87,13 @@ class StandInAccelerator:
         the model's ``encode`` makes); pinned host memory and a non-blocking copy on CUDA."""
         import torch
 
-        flat = torch.from_numpy(np.ascontiguousarray(np.concatenate(features), dtype=np.float32))
+        base = features[0].base
+        if (isinstance(base, np.ndarray) and base.flags.writeable and base.dtype == np.float32
+                and base.ndim == 2 and all(f.base is base for f in features)
+                and sum(f.shape[0] for f in features) == base.shape[0]):
+            flat = torch.from_numpy(base)   # the pack's one array (inference.pack_features): no copy
+        else:
+            flat = torch.from_numpy(np.ascontiguousarray(np.concatenate(features), dtype=np.float32))
         device = self.model.device
         if device.type == "cuda":
             return flat.pin_memory().to(device, non_blocking=True)
@@ -102,8 +116,7 @@ class StandInAccelerator:
         t2 = time.perf_counter()
         drafts = [stand_in_ids(n, n + i, self.vocab, self.blank) for i, n in enumerate(frames)]
         # The final pass edits the draft: every fifth token replaced, as an editor's edits would.
-        finals = [[ids[(k + 1) % len(ids)] if k % 5 == 4 else t for k, t in enumerate(ids)]
-                  for ids in drafts]
+        finals = [_edited(ids) for ids in drafts]
         decode = getattr(self.model, "_decode", None)
         texts = decode(finals) if decode else [""] * len(finals)
         draft_texts = decode(drafts) if decode else [""] * len(drafts)
