@@ -7,8 +7,11 @@ Two layouts exist (model-spec §1, §5.2):
 * **original** (the hub ``main`` remote-code checkpoint): top-level ``encoder_layer_indices``,
   ``encoder_config.bpe_output_dim``, ``projector_config.num_layers`` / ``block_size`` ...
 
-Both are turned into the same frozen dataclasses. Unknown or inconsistent configs raise
-:class:`ConfigError` naming the offending key.
+Both are turned into the same frozen dataclasses, which keep what either numerics profile
+(``model/numerics.py``) needs: the PR's ``cat_hidden_layers`` and the hub's ``encoder_layer_indices``
+(each derived from the other where the file has only one), ``min_edit_sequence_length`` and
+``scale_projected_embeddings``. Unknown or inconsistent configs raise :class:`ConfigError` naming the
+offending key.
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ class EncoderConfig:
     max_pos_emb: int = 512
     conv_kernel_size: int = 15
     conv_expansion_factor: int = 2
-    cat_hidden_layers: tuple[int, ...] = (4, 8, 12)  # final layer is always appended
+    # The PR's exported layers (1-based; 0 = the input_linear output), the final layer appended after
+    # them; None when the checkpoint's encoder_layer_indices cannot be written that way (hub only).
+    cat_hidden_layers: tuple[int, ...] | None = (4, 8, 12)
+    # The hub code's exported layers, in its order: indices into [input_linear output, block 1, ...,
+    # block num_layers], resolved to 0..num_layers (the original key's -1 is num_layers).
+    encoder_layer_indices: tuple[int, ...] = (4, 8, 12, 16)
     self_conditioning_layer: int = 8
     vocabulary_size: int = 100352  # BPE CTC head, shares the LLM vocabulary
     pooling_window: int = 4
@@ -94,6 +102,11 @@ class NarConfig:
     blank_token_id: int = 100257
     tie_word_embeddings: bool = True
     layout: str = "native"  # "native" or "original": which weight names the checkpoint uses
+    # Hub numerics only (model-spec §9): the slotted draft's minimum length (trailing blanks) and
+    # whether the projected audio is divided by the text model's embedding_multiplier. The PR's code
+    # drops both keys (its behaviour: no minimum, always divided); the hub's defaults are 8 and True.
+    min_edit_sequence_length: int = 8
+    scale_projected_embeddings: bool = True
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "NarConfig":
@@ -147,27 +160,30 @@ def detect_layout(raw: dict[str, Any]) -> str:
 def _encoder_config(raw: dict, enc: dict, layout: str) -> EncoderConfig:
     names = {"vocabulary_size": "bpe_output_dim", "pooling_window": "bpe_pooling_window"} if layout == "original" else {}
     kw = _pick(enc, names, EncoderConfig, "encoder_config.")
+    kw.pop("encoder_layer_indices", None)
+    num_layers = kw.get("num_layers", EncoderConfig.num_layers)
+    if not isinstance(num_layers, int) or num_layers <= 0:
+        raise ConfigError(f"config.json: 'encoder_config.num_layers' must be a positive integer, got {num_layers!r}")
     if layout == "original":
         kw.pop("cat_hidden_layers", None)
-        indices = raw.get("encoder_layer_indices")
-        if indices is not None:
-            indices = list(indices)
-            if not indices or indices[-1] != -1:
-                raise ConfigError(
-                    f"config.json: 'encoder_layer_indices' must end with -1 (the final layer), got {indices}"
-                )
-            kw["cat_hidden_layers"] = indices[:-1]
+        indices = _layer_indices(raw.get("encoder_layer_indices", [4, 8, 12, -1]), num_layers)
+        kw["encoder_layer_indices"] = indices
+        # The PR's form: the layers before the final one, which it always appends itself.
+        kw["cat_hidden_layers"] = indices[:-1] if indices[-1] == num_layers else None
+    else:
+        cat = tuple(int(i) for i in kw.get("cat_hidden_layers", EncoderConfig.cat_hidden_layers))
+        for i in cat:
+            if not 0 <= i <= num_layers:
+                raise ConfigError(f"config.json: 'encoder_config.cat_hidden_layers' entry {i} is outside 0..{num_layers}")
+        kw["cat_hidden_layers"] = cat
+        kw["encoder_layer_indices"] = tuple(sorted(set(cat))) + (num_layers,)
     if kw.get("dim_head") is None:
         kw["dim_head"] = kw.get("hidden_dim", EncoderConfig.hidden_dim) // kw.get("num_heads", EncoderConfig.num_heads)
     if kw.get("self_conditioning_layer") is None:
-        kw["self_conditioning_layer"] = kw.get("num_layers", EncoderConfig.num_layers) // 2
-    kw["cat_hidden_layers"] = tuple(int(i) for i in kw.get("cat_hidden_layers", EncoderConfig.cat_hidden_layers))
+        kw["self_conditioning_layer"] = num_layers // 2
     cfg = EncoderConfig(**kw)
     _positive(cfg, "encoder_config.", ("input_dim", "num_layers", "hidden_dim", "num_heads", "dim_head",
                                        "output_dim", "context_size", "vocabulary_size", "pooling_window"))
-    for i in cfg.cat_hidden_layers:
-        if not 0 <= i <= cfg.num_layers:
-            raise ConfigError(f"config.json: 'encoder_config.cat_hidden_layers' entry {i} is outside 0..{cfg.num_layers}")
     if not 1 <= cfg.self_conditioning_layer <= cfg.num_layers:
         raise ConfigError(
             f"config.json: 'encoder_config.self_conditioning_layer' = {cfg.self_conditioning_layer} "
@@ -178,6 +194,23 @@ def _encoder_config(raw: dict, enc: dict, layout: str) -> EncoderConfig:
             f"config.json: 'encoder_config.context_size' ({cfg.context_size}) exceeds 'max_pos_emb' ({cfg.max_pos_emb})"
         )
     return cfg
+
+
+def _layer_indices(value: Any, num_layers: int) -> tuple[int, ...]:
+    """The original key ``encoder_layer_indices``: Python indices into the ``num_layers + 1`` hidden
+    states (0 = the input_linear output, -1 = the last block), resolved to ``0..num_layers``."""
+    if not isinstance(value, (list, tuple)) or not value or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in value):
+        raise ConfigError(f"config.json: 'encoder_layer_indices' must be a non-empty list of integers, got {value!r}")
+    out = []
+    for i in value:
+        if not -(num_layers + 1) <= i <= num_layers:
+            raise ConfigError(
+                f"config.json: 'encoder_layer_indices' entry {i} is outside -{num_layers + 1}..{num_layers} "
+                f"(the encoder has {num_layers} layers)"
+            )
+        out.append(i % (num_layers + 1))
+    return tuple(out)
 
 
 def _projector_config(proj: dict, layout: str) -> ProjectorConfig:
@@ -257,6 +290,12 @@ def parse_config(raw: dict[str, Any]) -> NarConfig:
             f"config.json: 'encoder_config.{key}' ({encoder.vocabulary_size}) must equal "
             f"'text_config.vocab_size' ({text.vocab_size}): the draft ids feed the editor"
         )
+    min_edit = raw.get("min_edit_sequence_length", NarConfig.min_edit_sequence_length)
+    if isinstance(min_edit, bool) or not isinstance(min_edit, int) or min_edit < 1:
+        raise ConfigError(f"config.json: 'min_edit_sequence_length' must be a positive integer, got {min_edit!r}")
+    scale = raw.get("scale_projected_embeddings", NarConfig.scale_projected_embeddings)
+    if not isinstance(scale, bool):
+        raise ConfigError(f"config.json: 'scale_projected_embeddings' must be true or false, got {scale!r}")
     return NarConfig(
         encoder=encoder,
         projector=projector,
@@ -264,4 +303,6 @@ def parse_config(raw: dict[str, Any]) -> NarConfig:
         blank_token_id=blank,
         tie_word_embeddings=bool(raw.get("tie_word_embeddings", text.tie_word_embeddings)),
         layout=layout,
+        min_edit_sequence_length=min_edit,
+        scale_projected_embeddings=scale,
     )

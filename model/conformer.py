@@ -154,6 +154,9 @@ def posterior_weighted_pool(x: torch.Tensor, importance: torch.Tensor, layout: B
     return (weights.unsqueeze(-2) @ h).squeeze(-2).to(x.dtype)
 
 
+FINAL = -1  # in an export list: the encoder's output (after every block and any self-conditioning)
+
+
 class ConformerEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
@@ -163,21 +166,35 @@ class ConformerEncoder(nn.Module):
         self.out = nn.Linear(cfg.hidden_dim, cfg.output_dim)
         self.out_mid = nn.Linear(cfg.output_dim, cfg.hidden_dim)
 
-    def forward(self, features: torch.Tensor, layouts: EncoderLayouts) -> EncoderOutput:
-        """``features`` ``(N, input_dim)``: the utterances' stacked frames end to end."""
+    def forward(self, features: torch.Tensor, layouts: EncoderLayouts, export: tuple[int, ...] | None = None,
+                export_after_self_conditioning: bool = False) -> EncoderOutput:
+        """``features`` ``(N, input_dim)``: the utterances' stacked frames end to end.
+
+        ``export`` lists the hidden states concatenated for the projector, in order: ``k`` is the
+        state after block ``k`` (``0``: the input_linear output), :data:`FINAL` the encoder's
+        output. The self-conditioning layer's state is taken before its self-conditioning add
+        (the PR, spec §3.1) or after it (``export_after_self_conditioning``: the hub's code, §9.3).
+        ``export=None``: the PR's list, ``cat_hidden_layers`` in layer order then :data:`FINAL`.
+        """
+        if export is None:
+            export = tuple(sorted(set(self.cfg.cat_hidden_layers or ()))) + (FINAL,)
         x = self.input_linear(features.to(self.input_linear.weight.dtype))
-        export = set(self.cfg.cat_hidden_layers)
-        exported = [x] if 0 in export else []
+        wanted = set(export)
+        states = {0: x} if 0 in wanted else {}
         blank_probs = mid_logits = None
         for idx, layer in enumerate(self.layers, start=1):
             x = layer(x, layouts)
-            if idx in export:
-                exported.append(x)  # exported before self-conditioning (spec §3.1, §8.1)
-            if idx == self.cfg.self_conditioning_layer:
+            conditioning = idx == self.cfg.self_conditioning_layer
+            if idx in wanted and not (conditioning and export_after_self_conditioning):
+                states[idx] = x
+            if conditioning:
                 mid_logits = self.out(x)
                 probs = torch.softmax(mid_logits.float(), dim=-1)
                 blank_probs = probs[:, 0]
                 x = x + self.out_mid(probs.to(x.dtype))
+                if idx in wanted and export_after_self_conditioning:
+                    states[idx] = x
         pooled = posterior_weighted_pool(x, 1.0 - blank_probs, layouts.pooling)
-        exported.append(x)
-        return EncoderOutput(hidden_cat=torch.cat(exported, dim=-1), pooled=pooled, mid_logits=mid_logits)
+        states[FINAL] = x
+        return EncoderOutput(hidden_cat=torch.cat([states[i] for i in export], dim=-1), pooled=pooled,
+                             mid_logits=mid_logits)

@@ -27,10 +27,12 @@ def ctc_collapse(ids: torch.Tensor, lengths: list[int], blank: int) -> list[list
     return out
 
 
-def insert_slots(ids: list[int], blank: int) -> list[int]:
-    """``[a, b]`` -> ``[blank, a, blank, b, blank]`` (length ``2n + 1``; ``[blank]`` when empty)."""
-    out = [blank] * (2 * len(ids) + 1)
-    out[1::2] = ids
+def insert_slots(ids: list[int], blank: int, min_length: int = 1) -> list[int]:
+    """``[a, b]`` -> ``[blank, a, blank, b, blank]``: length ``max(2n + 1, min_length)``, the extra
+    positions trailing blanks (``min_length`` > 1: the hub's ``min_edit_sequence_length``, spec §9.2;
+    the PR has none, spec §3.4). ``[blank] * min_length`` when empty."""
+    out = [blank] * max(2 * len(ids) + 1, min_length)
+    out[1:2 * len(ids):2] = ids
     return out
 
 

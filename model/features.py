@@ -1,6 +1,9 @@
-"""Log-mel front end (model-spec §2), per utterance, without torchaudio.
+"""Log-mel front end (model-spec §2, §9.1), per utterance, without torchaudio.
 
 One stacked frame is two 10 ms mel frames side by side, so the model sees 160 features every 20 ms.
+The two numerics profiles (``model/numerics.py``) differ in how the mel frame count is made even:
+``"transformers"`` (the PR) pads one zero frame when it is odd, ``"hub"`` (the checkpoint's own code)
+keeps only the first ``2 * (N // 320)`` frames; the log-mel maximum is taken over what is kept.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import math
 import numpy as np
 import torch
 
+from .numerics import get_numerics
+
 SAMPLE_RATE = 16000
 N_FFT = 512
 WIN_LENGTH = 400  # 25 ms
@@ -18,14 +23,24 @@ HOP_LENGTH = 160  # 10 ms
 N_MELS = 80
 FRAME_STACKING = 2
 FEATURE_DIM = N_MELS * FRAME_STACKING  # 160
-MIN_SAMPLES = WIN_LENGTH
+MIN_SAMPLES = WIN_LENGTH  # transformers numerics: one 25 ms analysis window
+HUB_MIN_SAMPLES = HOP_LENGTH * FRAME_STACKING  # hub numerics: N // 320 >= 1 stacked frame (20 ms)
 LOG_FLOOR = 1e-10
 DYNAMIC_RANGE = 8.0  # in log10 units: 80 dB
 
 
-def num_feature_frames(num_samples: int) -> int:
-    """Stacked frames the front end yields for ``num_samples`` samples: ceil((n // 160 + 1) / 2)."""
+def num_feature_frames(num_samples: int, *, numerics: str = "transformers") -> int:
+    """Stacked frames the front end yields for ``num_samples`` samples: ``ceil((n // 160 + 1) / 2)``
+    under ``"transformers"`` numerics, ``n // 320`` under ``"hub"`` (model-spec §9.1)."""
+    if get_numerics(numerics).truncate_frames:
+        return num_samples // (HOP_LENGTH * FRAME_STACKING)
     return -(-(num_samples // HOP_LENGTH + 1) // FRAME_STACKING)
+
+
+def min_samples(numerics: str = "transformers") -> int:
+    """The shortest input :func:`log_mel` accepts under ``numerics``: 400 samples (25 ms) for
+    ``"transformers"``, 320 (20 ms, one stacked frame) for ``"hub"``."""
+    return HUB_MIN_SAMPLES if get_numerics(numerics).truncate_frames else MIN_SAMPLES
 
 
 def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -55,18 +70,25 @@ def _hann(win_length: int = WIN_LENGTH) -> torch.Tensor:
     return torch.hann_window(win_length, periodic=True, dtype=torch.float32)
 
 
-def log_mel(waveform: np.ndarray) -> np.ndarray:
+def log_mel(waveform: np.ndarray, *, numerics: str = "transformers") -> np.ndarray:
     """16 kHz mono float32 waveform ``(N,)`` -> stacked log-mel features ``(T, 160)`` float32.
 
-    ``T = ceil((N // 160 + 1) / 2)``. Raises ``ValueError`` for inputs shorter than 400 samples
-    (one analysis window) or that are not 1-D.
+    ``numerics="transformers"`` (the PR's extractor, §2): ``T = ceil((N // 160 + 1) / 2)``, an odd
+    mel frame count padded with one zero frame before the log. ``numerics="hub"`` (the checkpoint's
+    own extractor, §9.1): ``T = N // 320``, the mel cut to its first ``2T`` frames. Either way the
+    80 dB floor is relative to the maximum over the frames kept. Raises ``ValueError`` for inputs that
+    are not 1-D or shorter than :func:`min_samples` (400 samples, 25 ms; hub: 320, one frame).
+    Use ``NarModel.features`` to get the features of the model's own profile.
     """
+    profile = get_numerics(numerics)
     audio = np.asarray(waveform)
     if audio.ndim != 1:
         raise ValueError(f"log_mel expects a 1-D mono waveform, got shape {audio.shape}")
-    if audio.shape[0] < MIN_SAMPLES:
+    shortest = min_samples(profile)
+    if audio.shape[0] < shortest:
         raise ValueError(
-            f"audio too short: {audio.shape[0]} samples; at least {MIN_SAMPLES} ({MIN_SAMPLES / SAMPLE_RATE * 1000:.0f} ms) are needed"
+            f"audio too short: {audio.shape[0]} samples; at least {shortest} ({shortest / SAMPLE_RATE * 1000:.0f} ms) "
+            f"are needed" + (" under hub numerics (N // 320 frames)" if profile.truncate_frames else "")
         )
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     with torch.inference_mode():
@@ -75,8 +97,10 @@ def log_mel(waveform: np.ndarray) -> np.ndarray:
             center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True,
         )  # (257, F)
         power = spec.real.square() + spec.imag.square()
-        mel = power.transpose(0, 1) @ mel_filterbank()  # (F, 80)
-        if mel.shape[0] % FRAME_STACKING:
+        mel = power.transpose(0, 1) @ mel_filterbank()  # (F, 80), F = N // 160 + 1
+        if profile.truncate_frames:
+            mel = mel[: num_feature_frames(audio.shape[0], numerics=profile) * FRAME_STACKING]
+        elif mel.shape[0] % FRAME_STACKING:
             mel = torch.nn.functional.pad(mel, (0, 0, 0, FRAME_STACKING - mel.shape[0] % FRAME_STACKING))
         logmel = torch.log10(mel.clamp_min(LOG_FLOOR))
         logmel = torch.maximum(logmel, logmel.max() - DYNAMIC_RANGE) / 4.0 + 1.0
@@ -84,6 +108,6 @@ def log_mel(waveform: np.ndarray) -> np.ndarray:
     return out.numpy()
 
 
-def duration_to_frames(seconds: float) -> int:
+def duration_to_frames(seconds: float, *, numerics: str = "transformers") -> int:
     """Stacked frames for ``seconds`` of 16 kHz audio (for budgeting before decoding)."""
-    return num_feature_frames(int(math.floor(seconds * SAMPLE_RATE)))
+    return num_feature_frames(int(math.floor(seconds * SAMPLE_RATE)), numerics=numerics)

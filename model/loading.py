@@ -81,17 +81,22 @@ def _download(repo_id: str, revision: str | None) -> Path:
             ) from online_error
 
 
-def build_model(config: NarConfig, device: torch.device | str = "meta") -> NarModel:
+def build_model(config: NarConfig, device: torch.device | str = "meta", *, numerics=None) -> NarModel:
     """An uninitialised :class:`NarModel` (on the meta device by default: shapes only)."""
     with torch.device(device):
-        return NarModel(config)
+        return NarModel(config, numerics=numerics)
 
 
-def load_model(name_or_path: str | Path, *, revision: str | None = None, device=None, dtype=None) -> NarModel:
+def load_model(name_or_path: str | Path, *, revision: str | None = None, device=None, dtype=None,
+               numerics: str | None = None) -> NarModel:
     """Load GraniteSpeechNar from a checkpoint folder (native or original layout) or a hub id.
 
     ``device=None`` picks CUDA when available, else CPU; ``dtype=None`` means float32 on CPU and
-    bfloat16 on CUDA. The model is returned in eval mode.
+    bfloat16 on CUDA. ``numerics`` (``"hub"`` or ``"transformers"``, model-spec §9) picks whose
+    arithmetic the model reproduces; ``None`` means the checkpoint's own: ``"hub"`` for the original
+    layout (the hub's remote-code checkpoint), ``"transformers"`` for the native one (see
+    :func:`model.checkpoint_numerics`). The model is returned in eval mode.
+    Raises ``ValueError`` for an unknown ``numerics``.
     """
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
@@ -99,8 +104,8 @@ def load_model(name_or_path: str | Path, *, revision: str | None = None, device=
     if not (folder / CONFIG_FILE).is_file():
         raise ModelNotFoundError(f"{folder} has no {CONFIG_FILE}: it is not a model checkpoint folder")
     config = NarConfig.from_file(folder / CONFIG_FILE)
+    model = build_model(config, numerics=numerics)
     tensors = to_native(read_safetensors(weight_files(folder)), config.layout)
-    model = build_model(config)
     state = check_and_match(model, tensors)
     model.load_state_dict(state, strict=False, assign=True)
     _materialise_leftovers(model)
@@ -118,7 +123,7 @@ def _materialise_leftovers(model: NarModel) -> None:
                 module._buffers[key] = torch.zeros(buf.shape, dtype=buf.dtype)
 
 
-def random_model(config: NarConfig, *, seed: int = 0, device=None, dtype=None) -> NarModel:
+def random_model(config: NarConfig, *, seed: int = 0, device=None, dtype=None, numerics=None) -> NarModel:
     """A model of the given architecture with seeded random weights (benchmarks, tests; no tokenizer).
 
     Linear/conv weights ~ N(0, 1/fan_in), norms 1, biases 0, BatchNorm statistics (0, 1): activations
@@ -126,7 +131,7 @@ def random_model(config: NarConfig, *, seed: int = 0, device=None, dtype=None) -
     """
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    model = build_model(config).to_empty(device="cpu")
+    model = build_model(config, numerics=numerics).to_empty(device="cpu")
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -2,7 +2,9 @@
 
 ``NarModel.transcribe`` runs any number of utterances as one padding-free pack. The result for an
 utterance never depends on the others in the call: every stage isolates utterances exactly (see
-``packing.py``), so each equals the reference's batch-of-1 output.
+``packing.py``), so each equals the reference's batch-of-1 output. Which reference is set by the
+model's numerics profile (``model/numerics.py``): the checkpoint's own hub code or the transformers
+port; both run through this one code path and its three switches.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import NarConfig
+from .config import ConfigError, NarConfig
 from .conformer import ConformerEncoder, EncoderLayouts, EncoderOutput
 from .ctc import ctc_collapse, greedy_head, insert_slots
+from .conformer import FINAL
 from .editor import GraniteEditor, PackedSequences
-from .features import FEATURE_DIM
+from .features import FEATURE_DIM, log_mel
+from .numerics import Numerics, resolve_numerics
 from .packing import block_layout, offsets, positions
 from .projector import Projector
 from .text import TextDecoder
@@ -27,11 +31,13 @@ from .text import TextDecoder
 class Transcription:
     """One utterance's result.
 
-    ``confidence`` is ``exp(mean log max-softmax)`` over the ``2n + 1`` editor positions of the last
-    editing pass: the geometric mean of the editor's top-choice probabilities, in (0, 1]. An empty
-    output still has one position (a single blank slot), so it is always defined. ``n`` counts the
-    ids the last pass was given (the draft when ``editing_steps == 1``), not the ids it produced:
-    ``positions`` is that count, the weight of this result when confidences of segments are joined.
+    ``confidence`` is ``exp(mean log max-softmax)`` over the ``L`` editor positions of the last
+    editing pass (logits divided by ``logits_scaling``): the geometric mean of the editor's
+    top-choice probabilities, in (0, 1]. ``L = 2n + 1`` under transformers numerics and
+    ``max(2n + 1, min_edit_sequence_length)`` under hub numerics, where ``n`` counts the ids the last
+    pass was given (the draft when ``editing_steps == 1``), not the ids it produced. An empty output
+    still has at least one position (a blank slot), so it is always defined. ``positions`` is ``L``,
+    the weight of this result when confidences of segments are joined.
     """
 
     token_ids: list[int]
@@ -39,8 +45,8 @@ class Transcription:
     text: str
     draft_text: str
     confidence: float
-    logits: np.ndarray | None = None  # (2n + 1, V) float32 of the last pass, when asked for
-    positions: int = 1  # editor positions of the last pass, 2n + 1 for its INPUT hypothesis of n ids
+    logits: np.ndarray | None = None  # (L, V) float32 of the last pass (/ logits_scaling), when asked for
+    positions: int = 1  # editor positions L of the last pass, for its INPUT hypothesis of n ids
 
 
 @dataclass(frozen=True)
@@ -62,17 +68,25 @@ class NarBackbone(nn.Module):
         super().__init__()
         enc = cfg.encoder
         self.encoder = ConformerEncoder(enc)
-        self.projector = Projector(cfg.projector, enc.hidden_dim, len(enc.cat_hidden_layers) + 1)
+        self.projector = Projector(cfg.projector, enc.hidden_dim, len(enc.encoder_layer_indices))
         self.language_model = GraniteEditor(cfg.text)
         self.out_bpe = nn.Linear(enc.hidden_dim, enc.vocabulary_size)
 
 
 class NarModel(nn.Module):
-    """GraniteSpeechNar for inference. Build with :func:`model.load_model`."""
+    """GraniteSpeechNar for inference. Build with :func:`model.load_model`.
 
-    def __init__(self, config: NarConfig, decoder: TextDecoder | None = None, name: str = "") -> None:
+    ``numerics`` (``"hub"``, ``"transformers"`` or ``None``: the checkpoint layout's own, see
+    ``model/numerics.py``) picks whose arithmetic it reproduces; :attr:`numerics` names the profile in
+    force and :meth:`features` computes that profile's features.
+    """
+
+    def __init__(self, config: NarConfig, decoder: TextDecoder | None = None, name: str = "",
+                 numerics: str | Numerics | None = None) -> None:
         super().__init__()
         self.config = config
+        self.profile = resolve_numerics(numerics, config.layout)
+        self._export = self.export_layers(config, self.profile)
         self.model = NarBackbone(config)
         self.lm_head = None if config.tie_word_embeddings else nn.Linear(
             config.text.hidden_size, config.text.vocab_size, bias=False)
@@ -80,6 +94,37 @@ class NarModel(nn.Module):
         self.name = name
         # Editor attention path: None picks it from device and dtype (see model.editor.attention_backend).
         self.attention_backend: str | None = None
+
+    @staticmethod
+    def export_layers(config: NarConfig, profile: Numerics) -> tuple[int, ...]:
+        """The encoder states the projector reads under ``profile``: the hub's
+        ``encoder_layer_indices`` in its order, or the PR's ``cat_hidden_layers`` in layer order and
+        then the final state (:data:`model.conformer.FINAL`). Raises :class:`ConfigError` when the
+        checkpoint's layer list has no PR form (it does not end with the final layer)."""
+        enc = config.encoder
+        if profile.export_after_self_conditioning:
+            return enc.encoder_layer_indices
+        if enc.cat_hidden_layers is None:
+            raise ConfigError(
+                f"config.json: 'encoder_layer_indices' {list(enc.encoder_layer_indices)} does not end with the final "
+                "layer, which the transformers numerics always append; run this checkpoint with numerics='hub'"
+            )
+        return tuple(sorted(set(enc.cat_hidden_layers))) + (FINAL,)
+
+    @property
+    def numerics(self) -> str:
+        """The numerics profile in force: ``"hub"`` or ``"transformers"``."""
+        return self.profile.name
+
+    def features(self, waveform: np.ndarray) -> np.ndarray:
+        """16 kHz mono float32 ``(N,)`` -> ``(T, 160)`` features of this model's numerics profile
+        (:func:`model.log_mel` with ``numerics=self.numerics``); ``ValueError`` for too short input."""
+        return log_mel(waveform, numerics=self.numerics)
+
+    @property
+    def min_edit_length(self) -> int:
+        """The slotted draft's minimum length: ``min_edit_sequence_length`` under hub numerics, else 1."""
+        return self.config.min_edit_sequence_length if self.profile.min_edit_length else 1
 
     @property
     def device(self) -> torch.device:
@@ -109,12 +154,17 @@ class NarModel(nn.Module):
         device = self.device
         x = torch.cat(feats).to(device)  # (N, 160)
         layouts = EncoderLayouts.build(lengths, cfg.encoder, device)
-        enc = self.model.encoder(x, layouts)
+        enc = self.model.encoder(x, layouts, self._export,
+                                 export_after_self_conditioning=self.profile.export_after_self_conditioning)
         bpe = greedy_head(enc.pooled, self.model.out_bpe.weight, self.model.out_bpe.bias)
         drafts = ctc_collapse(bpe.ids, layouts.pooling.blocks_per_item, cfg.blank_token_id)
 
         windows = block_layout(lengths, cfg.projector.window_size, device)
-        projected = self.model.projector(enc.hidden_cat, windows) / cfg.text.embedding_multiplier
+        projected = self.model.projector(enc.hidden_cat, windows)
+        # The hub's code divides only when scale_projected_embeddings is set (true in the released
+        # config); the PR drops that key and always divides.
+        if cfg.scale_projected_embeddings or self.profile.name != "hub":
+            projected = projected / cfg.text.embedding_multiplier
         # Utterance b owns num_queries * windows_b rows; the editor uses the first T_b // downsample_rate.
         audio_tokens = [n // cfg.projector.downsample_rate for n in lengths]
         row_starts = torch.tensor(offsets([cfg.projector.num_queries * w for w in windows.blocks_per_item])[:-1])
@@ -126,7 +176,7 @@ class NarModel(nn.Module):
         """One editing pass over every utterance: returns (greedy head result, per-utterance text lengths)."""
         cfg = self.config
         device = self.device
-        slotted = [insert_slots(ids, cfg.blank_token_id) for ids in hypotheses]
+        slotted = [insert_slots(ids, cfg.blank_token_id, self.min_edit_length) for ids in hypotheses]
         text_lengths = [len(s) for s in slotted]
         seq_lengths = [a + t for a, t in zip(encoded.audio_tokens, text_lengths)]
         starts = torch.tensor(offsets(seq_lengths)[:-1])
@@ -142,13 +192,18 @@ class NarModel(nn.Module):
         inputs[text_at] = editor.embed_tokens(text_ids)
         packed = PackedSequences(seq_lengths, positions(seq_lengths, device), cfg.text, self.dtype,
                                  backend=self.attention_backend)
-        hidden = editor(inputs, packed)[text_at]  # (sum of 2n+1, hidden)
+        hidden = editor(inputs, packed)[text_at]  # (sum of L, hidden)
         head = greedy_head(hidden, self._head_weight(), scale=cfg.text.logits_scaling, keep_logits=keep_logits)
         return head, text_lengths
 
     @torch.inference_mode()
     def transcribe(self, features: list, editing_steps: int = 1, *, return_logits: bool = False) -> list[Transcription]:
-        """Transcribe a list of ``[T, 160]`` feature arrays (see :func:`model.log_mel`) in one pack."""
+        """Transcribe a list of ``[T, 160]`` feature arrays (see :meth:`features`) in one pack.
+
+        ``editing_steps`` passes of the editor: the first from the BPE draft, each later one from the
+        previous pass's output re-slotted (spec §3.8). The hub's own code runs one pass; under hub
+        numerics the later passes apply the PR's loop with the hub's slot rule (minimum length).
+        """
         if isinstance(editing_steps, bool) or not isinstance(editing_steps, int) or editing_steps < 1:
             raise ValueError(f"editing_steps must be an integer >= 1, got {editing_steps!r}")
         if len(features) == 0:

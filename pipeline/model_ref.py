@@ -29,6 +29,9 @@ class ModelSpec:
     device: str | None = None      # None: CUDA when the actor sees one, else CPU
     dtype: str | None = None       # None: the model's default for the device
     label: str | None = None       # a local folder as the user gave it (shown, recorded)
+    # The numerics profile ("hub" | "transformers") the decode tasks and the actors both use; None
+    # until the driver resolves it (pipeline/numerics.py).
+    numerics: str | None = None
 
     @property
     def shown(self) -> str:

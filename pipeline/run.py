@@ -31,6 +31,7 @@ from pipeline.faults import fault_env
 from pipeline.stages.inference import CONCURRENT_CALLS, Transcriber
 from pipeline.stages.packing import rows_per_call
 from pipeline.model_ref import ModelSpec, resolve_model
+from pipeline.numerics import resolve_numerics
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
 from pipeline.retry import (
     StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
@@ -87,7 +88,7 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
     items = items_dataset(index, done_ids, storage)
     settings = DecodeSettings(max_duration_s=config.max_duration_seconds,
                               max_segment_s=config.max_segment_seconds,
-                              silence_dbfs=config.silence_dbfs)
+                              silence_dbfs=config.silence_dbfs, numerics=spec.numerics)
     # Decoding runs as CPU tasks of its own, on any node, so the GPU never waits on it. Ray fuses
     # adjacent stages whose resource requests are equal; the decoders' memory request (long inputs
     # decode to hundreds of MB) makes them differ, so decoding is never folded into the actors.
@@ -181,6 +182,8 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     started = time.monotonic()
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
+    # One profile for the decode tasks' features and the actors' model (pipeline/numerics.py).
+    spec = resolve_numerics(spec, config.numerics)
     listings = list_inputs(config.inputs, config.format, storage)
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
     prepare_output(storage, config.output, resume=config.resume, overwrite=config.overwrite)
@@ -212,7 +215,7 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     table = read_columns(storage, config.output, SUMMARY_COLUMNS)
     summary = summarize(table, new_ids=todo,
                         wall_seconds=time.monotonic() - started, model=spec.shown,
-                        settings=config.settings(),
+                        settings={**config.settings(), "numerics": spec.numerics},
                         dropped_unscorable=(index.dropped_unscorable
                                             if config.reference_filter is not None else None))
     write_summary(storage, config.output, summary)

@@ -27,6 +27,7 @@ OUTPUT_FIELDS = [
 ]
 # Extra columns: whether the model was skipped for silence, and where each stage ran.
 EXTRA_FIELDS = [
+    pa.field("numerics", pa.string()),   # the numerics profile that ran: "hub" or "transformers"
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
     pa.field("infer_node", pa.string()),

@@ -67,6 +67,7 @@ class DecodeSettings:
     max_duration_s: float = 3600.0
     max_segment_s: float = 40.0
     silence_dbfs: float = -60.0
+    numerics: str = "transformers"   # the features' profile (model-spec §9), resolved by the driver
 
 
 def one_line(text: str) -> str:
@@ -336,7 +337,8 @@ def is_silent(waveform: np.ndarray, silence_dbfs: float) -> bool:
 
 
 def features_for(waveform: np.ndarray, log_mel) -> np.ndarray:
-    """``log_mel`` of one utterance; inputs it refuses (under one 25 ms window) become :class:`BadAudio`."""
+    """``log_mel`` of one utterance; inputs it refuses (under one 25 ms window; hub numerics: under
+    20 ms, which has no frame) become :class:`BadAudio`."""
     try:
         return log_mel(waveform)
     except ValueError as e:

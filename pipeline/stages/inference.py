@@ -119,7 +119,8 @@ class Transcriber:
         self.warm_packs_left = WARM_UP_PACKS
         torch.set_num_threads(max(1, int(num_threads)))
         self.model = load_model(spec.name_or_path, revision=spec.revision, device=spec.device,
-                                dtype=spec.dtype)
+                                dtype=spec.dtype, numerics=spec.numerics)
+        self.numerics = getattr(self.model, "numerics", None)
         self.model_name = spec.label or str(getattr(self.model, "name", spec.name_or_path))
         if simulate_rtfx is not None:
             from pipeline.stages.standin import StandInAccelerator
@@ -246,7 +247,8 @@ class Transcriber:
                 columns[key].append(values[key])
         columns.update(error=errors, infer_seconds=[spent.get(i) for i in range(n)],
                        infer_warmup_seconds=[warmed.get(i) for i in range(n)])
-        constants = {"model": self.model_name, "infer_node": self.node, "infer_actor": self.actor_id,
+        constants = {"model": self.model_name, "numerics": self.numerics, "infer_node": self.node,
+                     "infer_actor": self.actor_id,
                      "infer_actor_start": self.started_at, "infer_batch_end": ended}
         out = output_table(batch, columns, constants, self.schema)
         self._add("results_to_arrow", time.perf_counter() - started)

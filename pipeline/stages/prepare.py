@@ -71,8 +71,11 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
 
 def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,
                  with_audio: bool) -> pa.Table:
+    from functools import partial
+
     from model import log_mel
 
+    log_mel = partial(log_mel, numerics=settings.numerics)
     items = batch.to_pylist()
     fetched = fetch_audio(items, storage)
     node = current_node_id()

@@ -1,5 +1,7 @@
 """The job's results equal the reference implementation's, utterance by utterance, whatever the
-packing, the number of editing steps or the checkpoint's weight layout."""
+packing, the number of editing steps, the checkpoint's weight layout or the numerics profile: the
+native checkpoint computes as the transformers PR, the original layout as the hub's own code unless
+``--numerics transformers`` says otherwise."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ from tests.pipeline.conftest import read_output, read_summary
 ORIGINAL_LAYOUT = REPO / "tests" / "fixtures" / "granite-nar-tiny-original"
 
 
-@pytest.mark.parametrize("model, steps, frames_per_pack", [
-    (TINY_MODEL, 1, 8000),        # everything in one pack
-    (TINY_MODEL, 2, 100),         # two editing passes, one or two utterances per pack
-    (ORIGINAL_LAYOUT, 3, 200),    # the hub's original weight layout, many packs
+@pytest.mark.parametrize("model, steps, frames_per_pack, numerics, expected_numerics", [
+    (TINY_MODEL, 1, 8000, None, "transformers"),             # everything in one pack
+    (TINY_MODEL, 2, 100, None, "transformers"),              # two editing passes, one or two utterances per pack
+    (ORIGINAL_LAYOUT, 1, 100, None, "hub"),                  # the hub's layout computes as its own code
+    (ORIGINAL_LAYOUT, 3, 200, "transformers", "transformers"),   # ... or as the PR, when asked; many packs
 ])
-def test_job_rows_equal_the_reference(ray_session, tmp_path, model, steps, frames_per_pack):
+def test_job_rows_equal_the_reference(ray_session, tmp_path, model, steps, frames_per_pack, numerics,
+                                      expected_numerics):
     out = tmp_path / "out"
     run_transcribe(TranscribeConfig(inputs=(str(TINY_AUDIO),), output=str(out), model=str(model),
                                     device="cpu", dtype="float32", editing_steps=steps,
-                                    max_frames_per_pack=frames_per_pack),
+                                    max_frames_per_pack=frames_per_pack, numerics=numerics),
                    echo=lambda *a: None)
     rows = read_output(out)
-    assert_rows_match_reference(rows, steps=steps)
+    assert_rows_match_reference(rows, steps=steps, numerics=expected_numerics)
+    assert {r["numerics"] for r in rows} == {expected_numerics}
     summary = read_summary(out)
     assert (summary["rows"], summary["errors"], summary["rows_inferred"]) == (6, 0, 6)
+    assert summary["settings"]["numerics"] == expected_numerics
