@@ -116,14 +116,18 @@ def actor_alone_busy(checkpoint: Path, table: pa.Table, cfg, rtfx: float, passes
 
 def steady_figures(output: Path) -> dict:
     """RTFx and busy between the first and the last batch end of the written rows (batches are
-    told apart by their end time): audio and held time of the batches after the first ÷ that span."""
+    told apart by their end time): audio and held time of the batches after the first ÷ that span.
+    With one batch only, the actor's whole lifetime (from its start) is the span."""
     import pyarrow.parquet as pq
 
-    table = pa.concat_tables([pq.read_table(f, columns=["duration_s", "infer_seconds", "infer_batch_end"])
-                              for f in sorted(output.rglob("*.parquet"))])
+    columns = ["duration_s", "infer_seconds", "infer_batch_end", "infer_actor_start"]
+    table = pa.concat_tables([pq.read_table(f, columns=columns) for f in sorted(output.rglob("*.parquet"))])
     ends = table.column("infer_batch_end").to_numpy()
     first, last = float(ends.min()), float(ends.max())
     later = ends > first
+    if not later.any():
+        first = float(table.column("infer_actor_start").to_numpy().min())
+        later = np.ones(len(ends), bool)
     audio = float(np.nansum(table.column("duration_s").to_numpy()[later]))
     held = float(np.nansum(table.column("infer_seconds").to_numpy(zero_copy_only=False)[later].astype(float)))
     span = last - first
