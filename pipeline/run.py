@@ -180,6 +180,11 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     import ray
 
     started = time.monotonic()
+    if config.features_on == "accelerator":
+        # pipeline.stages.features_batch computes a pack's features in one call (tested equal to
+        # log_mel's); the decoders do not ship samples to the actors yet (README, Performance).
+        raise ConfigError("--features-on accelerator is not available in the pipeline yet; "
+                          "use --features-on cpu (the default)")
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     # One profile for the decode tasks' features and the actors' model (pipeline/numerics.py).
