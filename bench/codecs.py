@@ -13,9 +13,12 @@ import time
 import av
 import numpy as np
 import soundfile as sf
+import soxr
 
 SAMPLE_RATE = 16000
-CODECS = ("flac", "mp3", "opus")
+CODECS = ("flac", "mp3", "opus", "aac")
+# libsndfile reads these exactly (MP3 only by a length guess, AAC not at all): its plain path counts.
+SOUNDFILE_CODECS = ("flac", "opus")
 
 
 def _encode_av(wave: np.ndarray, container: str, codec: str, rate: int, bit_rate: int) -> bytes:
@@ -35,7 +38,8 @@ def _encode_av(wave: np.ndarray, container: str, codec: str, rate: int, bit_rate
 
 
 def encode(wave: np.ndarray, codec: str) -> bytes:
-    """16 kHz mono float32 -> file bytes: ``flac`` (16-bit), ``mp3`` (64 kb/s), ``opus`` (Ogg, 32 kb/s)."""
+    """16 kHz mono float32 -> file bytes: ``flac`` (16-bit), ``mp3`` (64 kb/s), ``opus`` (Ogg, 32 kb/s),
+    ``aac`` (m4a, 48 kb/s)."""
     if codec == "flac":
         buf = io.BytesIO()
         sf.write(buf, wave, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
@@ -44,10 +48,86 @@ def encode(wave: np.ndarray, codec: str) -> bytes:
         return _encode_av(wave, "mp3", "libmp3lame", SAMPLE_RATE, 64_000)
     if codec == "opus":
         return _encode_av(wave, "ogg", "libopus", 48000, 32_000)
+    if codec == "aac":
+        return _encode_av(wave, "ipod", "aac", SAMPLE_RATE, 48_000)
     raise ValueError(f"codec must be one of {', '.join(CODECS)}, got {codec!r}")
 
 
-def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_passes: int = 5) -> dict:
+def plain_av(data: bytes) -> np.ndarray:
+    """The plain FFmpeg path: PyAV decoding, FFmpeg's own resampler to 16 kHz mono float32."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        parts = [f.to_ndarray()[0] for frame in container.decode(stream) for f in resampler.resample(frame)]
+        parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
+    return np.concatenate(parts)
+
+
+def plain_soundfile(data: bytes, block: int = 1 << 16) -> np.ndarray:
+    """The plain libsndfile path: soundfile's block reads, channel mean, a soxr stream to 16 kHz."""
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        stream = soxr.ResampleStream(f.samplerate, SAMPLE_RATE, 1, dtype="float32") \
+            if f.samplerate != SAMPLE_RATE else None
+        parts = []
+        for b in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+            mono = b[:, 0] if b.shape[1] == 1 else b.mean(axis=1, dtype=np.float32)
+            parts.append(stream.resample_chunk(mono) if stream else mono)
+        if stream:
+            parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    return np.concatenate(parts)
+
+
+def _median_cpu(fn, files: list[bytes]) -> float:
+    start = time.process_time()
+    for data in files:
+        fn(data)
+    return time.process_time() - start
+
+
+def decode_vs_limit(files: dict[str, list[bytes]], min_cpu_seconds: float, min_passes: int = 5) -> dict:
+    """Per codec: CPU seconds of the pipeline's ``decode`` (decode + downmix + resample) over
+    ``files`` against the fastest plain path through the same builds (``plain_av`` for every codec,
+    ``plain_soundfile`` for ``SOUNDFILE_CODECS``), passes taking turns, medians compared.
+    Entry: ``ratio`` (ours ÷ fastest plain), ``ours_cpu_seconds``, ``plain_cpu_seconds`` per path."""
+    from pipeline.stages.decode import decode
+
+    ways = {codec: {"ours": decode, "pyav": plain_av,
+                    **({"soundfile": plain_soundfile} if codec in SOUNDFILE_CODECS else {})}
+            for codec in files}
+    for codec in files:   # a plain path that cannot read every file of a codec is no limit for it
+        for way, fn in list(ways[codec].items()):
+            try:
+                for data in files[codec]:
+                    fn(data)
+            except Exception:  # noqa: BLE001 - e.g. libsndfile and a short Opus file
+                if way != "ours":
+                    del ways[codec][way]
+                else:
+                    raise
+    passes = {codec: {w: [] for w in ways[codec]} for codec in files}
+    while any(len(p) < min_passes or sum(p) < min_cpu_seconds / 3
+              for c in passes for p in passes[c].values()):
+        for codec in files:
+            for way, fn in ways[codec].items():
+                passes[codec][way].append(_median_cpu(fn, files[codec]))
+    out = {}
+    for codec in files:
+        med = {w: float(np.median(p)) for w, p in passes[codec].items()}
+        plain = {w: v for w, v in med.items() if w != "ours"}
+        best = min(plain, key=plain.get)
+        out[codec] = {"ratio": med["ours"] / plain[best], "ours_cpu_seconds": med["ours"],
+                      "plain_cpu_seconds": plain, "fastest_plain": best,
+                      "passes": len(passes[codec]["ours"])}
+    return out
+
+
+def encoded_files(waves: list[np.ndarray]) -> dict[str, list[bytes]]:
+    """``waves`` encoded as each codec of ``CODECS``."""
+    return {codec: [encode(w, codec) for w in waves] for codec in CODECS}
+
+
+def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_passes: int = 5,
+                 files: dict[str, list[bytes]] | None = None) -> dict:
     """Decode + features of ``waves`` encoded as each codec of ``CODECS``, on one thread, keyed by
     codec.
 
@@ -68,7 +148,20 @@ def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_pass
     from pipeline.stages.prepare import decode_row
 
     settings = DecodeSettings(max_duration_s=3600.0, max_segment_s=40.0, silence_dbfs=-60.0)
-    files = {codec: [encode(w, codec) for w in waves] for codec in CODECS}
+    files = files or encoded_files(waves)
+
+    def decode_only(codec: str) -> float:
+        """CPU of what a decoder still does when the features are computed on the accelerator:
+        decode, downmix, resample, the silence check and the segment plan."""
+        from pipeline.stages.decode import decode, is_silent
+        from pipeline.stages.segment import plan_segments
+
+        start = time.process_time()
+        for data in files[codec]:
+            wave = decode(data, max_duration_s=settings.max_duration_s)
+            is_silent(wave, settings.silence_dbfs)
+            plan_segments(wave, settings.max_segment_s)
+        return time.process_time() - start
 
     def one_pass(codec: str) -> tuple[float, list[dict]]:
         start = time.process_time()
@@ -79,6 +172,7 @@ def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_pass
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
+    decode_passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
     results: dict[str, dict] = {}
     try:
         for codec in CODECS:
@@ -96,10 +190,14 @@ def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_pass
         while any(len(passes[c]) < min_passes or sum(passes[c]) < min_cpu_seconds for c in timed):
             for codec in timed:
                 passes[codec].append(one_pass(codec)[0])
+                decode_passes[codec].append(decode_only(codec))
     finally:
         torch.set_num_threads(threads)
     for codec in timed:
         cpu = float(np.median(passes[codec]))
+        dec = float(np.median(decode_passes[codec])) if decode_passes[codec] else None
         results[codec].update(cores_per_1000x=1000.0 * cpu / results[codec]["audio_seconds"],
-                              cpu_seconds=cpu, passes=len(passes[codec]))
+                              cpu_seconds=cpu, passes=len(passes[codec]),
+                              decode_cores_per_1000x=None if dec is None
+                              else 1000.0 * dec / results[codec]["audio_seconds"])
     return results

@@ -44,6 +44,8 @@ class BenchmarkConfig:
     timestamps: str = "none"  # "word": also time the forced alignment (bench/alignment.py)
     numerics: str | None = None  # the profile of the main run (None: the random checkpoint's, transformers)
     compare_numerics: bool = True  # time both profiles side by side (bench/numerics_cost.py)
+    simulate_rtfx: tuple[float, ...] = (1000.0, 4000.0, 8000.0)  # the stand-in's R for busy_at_rtfx
+    null_model: bool = False  # only the stand-in parts: the model's own timings and runs are skipped
 
 
 def _timed(fn, device):
@@ -101,7 +103,23 @@ def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2
             log_mel(w)
         passes.append(time.perf_counter() - start)
     wall = float(np.median(passes))
-    return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall}
+    from pipeline.stages.features_batch import log_mel_batch
+    from pipeline.stages.packing import rows_per_call
+
+    size = rows_per_call(8000)
+    packs = [waves[i:i + size] for i in range(0, len(waves), size)]
+    log_mel_batch(packs[0])
+    batched: list[float] = []
+    while len(batched) < 3 or sum(batched) < min_seconds:
+        start = time.perf_counter()
+        for pack in packs:
+            log_mel_batch(pack)
+        batched.append(time.perf_counter() - start)
+    batch_wall = float(np.median(batched))
+    return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall,
+            # --features-on accelerator's one call per pack, run here on the CPU
+            "features_batched_rtf_per_core": audio_s / batch_wall / threads,
+            "features_batched_seconds": batch_wall}
 
 
 def bench_real_10s(model) -> float:
@@ -136,25 +154,38 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         "corpus": {"count": cfg.count, "total_seconds": audio_s, "seed": cfg.seed,
                    "min_seconds": min(durations), "max_seconds": max(durations)},
     }
-    echo("model-only: packed vs padded ...")
-    result.update(bench_model(model, feats, audio_s, cfg))
-    if cfg.timestamps == "word":
-        from bench.alignment import bench_alignment
+    if not cfg.null_model:
+        echo("model-only: packed vs padded ...")
+        result.update(bench_model(model, feats, audio_s, cfg))
+        if cfg.timestamps == "word":
+            from bench.alignment import bench_alignment
 
-        echo("word times: alignment vs inference ...")
-        result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
+            echo("word times: alignment vs inference ...")
+            result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
     result.update(bench_features(waves, threads))
-    if cfg.compare_numerics:
+    if cfg.compare_numerics and not cfg.null_model:
         from bench.numerics_cost import bench_numerics
 
         echo("numerics profiles: hub vs transformers ...")
         result["numerics_profiles"] = bench_numerics(model, waves, audio_s, cfg.max_frames_per_pack)
+    costs = None
     if cfg.codecs:
-        from bench.codecs import decode_costs
+        from bench.codecs import decode_costs, decode_vs_limit, encoded_files
 
-        echo("decode + features cost per codec (FLAC, MP3, Opus) ...")
-        result["decode_cores_per_1000x"] = decode_costs(waves, min_cpu_seconds=cfg.codec_seconds)
+        files = encoded_files(waves)
+        echo("decode (+ features) cost per codec (FLAC, MP3, Opus, AAC) ...")
+        costs = result["decode_cores_per_1000x"] = decode_costs(waves, min_cpu_seconds=cfg.codec_seconds,
+                                                                files=files)
+        echo("decode against the plain FFmpeg / libsndfile paths ...")
+        limits = decode_vs_limit(files, min_cpu_seconds=cfg.codec_seconds)
+        result["decode_vs_limit"] = {codec: v["ratio"] for codec, v in limits.items()}
+        result["decode_vs_limit_detail"] = limits
+    from bench.standin_run import bench_standin, cores_budget
+
+    result.update(bench_standin(model, waves, cfg, costs, echo=echo))
+    if costs:
+        result["cores_per_accelerator_4000x"] = cores_budget(costs, result["actor_host_seconds_per_audio_second"])
     if model.device.type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(model.device)
         if cfg.find_max_pack:
@@ -162,10 +193,10 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
 
             echo("largest pack that fits ...")
             result.update(find_max_pack(model, feats, cfg.max_frames_per_pack))
-    if cfg.size == "real" and model.device.type == "cpu":
+    if cfg.size == "real" and model.device.type == "cpu" and not cfg.null_model:
         echo("real dimensions, one 10 s utterance ...")
         result["real_10s_seconds"] = bench_real_10s(model)
-    if cfg.pipeline:
+    if cfg.pipeline and not cfg.null_model:
         from bench.pipeline_run import bench_pipeline  # needs Ray; imported only when asked for
 
         result.update(bench_pipeline(model, waves, cfg, echo=echo))
@@ -189,9 +220,14 @@ TABLE_ROWS = (
     ("scaling_rss_ratio", "peak RSS, 10x corpus / 1x", "{:.2f}"),
     ("alignment_share", "word times: alignment / inference time", "{:.1%}"),
     ("features_rtf_per_core", "features: audio s per wall s per core", "{:.0f}"),
+    ("features_batched_rtf_per_core", "features, one call per pack: same", "{:.0f}"),
     ("real_10s_seconds", "real dims: one 10 s utterance (s)", "{:.2f}"),
     ("peak_gpu_bytes", "peak GPU memory (GiB)", "{:.2f}"),
     ("max_frames_per_pack", "largest --max-frames-per-pack that fits", "{}"),
+    ("ceiling_rtfx_per_actor", "stand-in: ceiling RTFx per actor, alone", "{:,.0f}"),
+    ("ceiling_rtfx_per_actor_with_decode", "stand-in: ceiling RTFx per actor, decoding", "{:,.0f}"),
+    ("decode_capacity_rtfx", "stand-in: decoders' capacity (FLAC), RTFx", "{:,.0f}"),
+    ("actor_host_seconds_per_audio_second", "stand-in: actor host s per audio s", "{:.2e}"),
 )
 SCALE_ROWS = (
     ("utterances", "scale: manifest rows", "{}"),
@@ -224,6 +260,23 @@ def format_table(result: dict) -> str:
     for codec, cost in result.get("decode_cores_per_1000x", {}).items():
         value = "n/a (" + cost["error"][:60] + ")" if cost.get("error") else f"{cost['cores_per_1000x']:.2f}"
         lines.append(f"{'CPU cores per 1000x real time, ' + codec:<42} {value}")
+    for part, v in result.get("actor_host_seconds_per_audio_second_parts", {}).items():
+        per_batch = result["actor_host_seconds_per_batch_parts"][part]
+        lines.append(f"{'  host part ' + part:<42} {v:.2e} s/audio s, {per_batch * 1e3:.3f} ms/batch")
+    for r, alone in result.get("busy_actor_alone_at_rtfx", {}).items():
+        lines.append(f"{'stand-in: busy at R=' + r + ', actor alone':<42} {alone:.1%}")
+    for r, busy in result.get("busy_at_rtfx", {}).items():
+        steady = result["busy_steady_at_rtfx"][r]
+        lines.append(f"{'stand-in: busy at R=' + r + ', whole job':<42} "
+                     f"{_fmt('', '{:.1%}', busy)} (steady {_fmt('', '{:.1%}', steady)}; "
+                     f"limited by {result['busy_limited_by'][r]})")
+    for codec, ratio in result.get("decode_vs_limit", {}).items():
+        plain = result["decode_vs_limit_detail"][codec]["fastest_plain"]
+        lines.append(f"{'decode vs plain path (' + plain + '), ' + codec:<42} {ratio:.2f}")
+    for codec, n in result.get("cores_per_accelerator_4000x", {}).items():
+        lines.append(f"{'cores per accelerator at 4000x, ' + codec:<42} "
+                     f"{n['features_on_cpu']:.2f} (features on CPU), "
+                     f"{n['features_on_accelerator']:.2f} (on accelerator)")
     for error in result.get("scale", {}).get("errors", []):
         lines.append(f"scale: {error[:120]}")
     for key, label, fmt in SCALE_ROWS:

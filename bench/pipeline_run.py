@@ -83,8 +83,10 @@ def write_corpus(waves: list[np.ndarray], folder: Path, copies: int = 1) -> list
     return paths
 
 
-def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, actor_cores: int) -> tuple[float, dict]:
-    """One transcribe job; returns its wall seconds and its summary."""
+def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, actor_cores: int,
+                  **settings) -> tuple[float, dict]:
+    """One transcribe job (``settings``: further ``TranscribeConfig`` fields, e.g. the stand-in's
+    ``simulate_rtfx``); returns its wall seconds and its summary."""
     from pipeline.config import TranscribeConfig
     from pipeline.run import run_transcribe
 
@@ -93,7 +95,7 @@ def _run_pipeline(inputs: Path, output: Path, checkpoint: Path, cfg, actor_cores
                               cpus_per_actor=float(actor_cores),
                               gpus_per_actor=1.0 if cfg.device.startswith("cuda") else 0.0,
                               max_frames_per_pack=cfg.max_frames_per_pack, normalizer="none",
-                              numerics=cfg.numerics)
+                              numerics=cfg.numerics, **settings)
     start = time.perf_counter()
     summary = run_transcribe(config, echo=lambda *a, **k: None)
     wall = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
     python -m jobs.benchmark --size small --scale-rows 1000000 --json bench.json
     python -m jobs.benchmark --size real --device cuda --json bench-cuda.json   # + largest pack that fits
+    python -m jobs.benchmark --null-model --size tiny --json standin.json      # the pipeline without the model
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--numerics", choices=("hub", "transformers"), default=None,
                    help="numerics profile of the main run (default: the random checkpoint's own, transformers); "
                         "both are also timed side by side")
+    p.add_argument("--simulate-rtfx", type=float, nargs="+", default=[1000.0, 4000.0, 8000.0], metavar="R",
+                   help="RTFx of the stand-in accelerator for the busy figures (default: 1000 4000 8000)")
+    p.add_argument("--null-model", action="store_true",
+                   help="skip the model's own timings and runs: only the stand-in accelerator's figures "
+                        "(ceiling at R = inf, busy at each --simulate-rtfx), features and decoding")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's notices and worker output (default: Ray's own log files only)")
@@ -56,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2 or args.repeats < 1:
         print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
               file=sys.stderr)
+        return 2
+    if not all(r > 0 for r in args.simulate_rtfx):
+        print("error: --simulate-rtfx values must be > 0 (times real time)", file=sys.stderr)
         return 2
     if args.scale_rows < 0 or args.scale_corpus_mb <= 0:
         print("error: --scale-rows must be >= 0 and --scale-corpus-mb > 0", file=sys.stderr)
@@ -73,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                           codec_seconds=max(0.0, args.codec_seconds),
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
-                          numerics=args.numerics, timestamps=args.timestamps)
+                          numerics=args.numerics, timestamps=args.timestamps,
+                          simulate_rtfx=tuple(args.simulate_rtfx), null_model=args.null_model)
     from pipeline.cluster import quiet_console
 
     with quiet_console(args.verbose):   # Ray's notices and the core worker's false alarm: logs only

@@ -77,6 +77,9 @@ class TranscribeConfig:
     subtitles: tuple[str, ...] = ()
     # Where log-mel features are computed: in the CPU decode tasks, or in the inference actor.
     features_on: str = "cpu"
+    # Benchmark only (jobs.benchmark --simulate-rtfx): the inference actors' forward is replaced by
+    # the stand-in accelerator at this RTFx (inf: no wait); None runs the model.
+    simulate_rtfx: float | None = None
 
     def __post_init__(self) -> None:
         validate(self)

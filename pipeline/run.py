@@ -29,7 +29,8 @@ from pipeline.config import ActorResources, ConfigError, TranscribeConfig, resol
 from pipeline.stages.decode import DecodeSettings, decode_task_memory_bytes
 from pipeline.faults import fault_env
 from pipeline.progress import ProgressWatch
-from pipeline.stages.inference import Transcriber
+from pipeline.stages.inference import CONCURRENT_CALLS, Transcriber
+from pipeline.stages.packing import rows_per_call
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.numerics import resolve_numerics
 from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
@@ -53,7 +54,7 @@ DECODE_BATCH_ROWS = 4      # rows per decode call: a task's memory request cover
 # spreads and balances, within bounds that keep Ray's per-block cost (a few ms) noise.
 DECODE_BLOCK_ROWS = (16, 256)
 BLOCKS_PER_CPU = 4
-INFER_BATCH_ROWS = 64      # rows per actor call, split into packs by frames
+# Rows per actor call: from the frame budget (pipeline.stages.packing.rows_per_call), split into packs.
 # A crashed actor (OOM, preempted node) is restarted and its in-flight batch retried by Ray Data's
 # own actor-pool defaults (max_restarts=-1, max_task_retries=-1): Ray 2.60 deprecates both ways of
 # passing other values (map_batches' ``**ray_remote_args`` and ``ray_remote_args_fn``).
@@ -115,9 +116,12 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
         fn_kwargs={"storage": storage, "settings": settings, "with_audio": config.with_audio,
                    "passthrough": passthrough})
     inferred = decoded.map_batches(
-        Transcriber, batch_format="pyarrow", batch_size=INFER_BATCH_ROWS,
+        Transcriber, batch_format="pyarrow", batch_size=rows_per_call(config.max_frames_per_pack),
         compute=ray.data.ActorPoolStrategy(min_size=resources.min_actors,
-                                           max_size=resources.max_actors),
+                                           max_size=resources.max_actors,
+                                           max_concurrent_calls_per_actor=CONCURRENT_CALLS,
+                                           # our own lock serialises the forwards (Transcriber)
+                                           enable_true_multi_threading=True),
         num_gpus=resources.num_gpus, num_cpus=resources.num_cpus,
         runtime_env=actor_runtime_env(),
         fn_constructor_kwargs={"spec": spec, "editing_steps": config.editing_steps,
@@ -125,7 +129,8 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
                                "num_threads": max(1, int(resources.num_cpus)),
                                "with_audio": config.with_audio,
                                "timestamps": effective_timestamps(config),
-                               "passthrough": passthrough})
+                               "passthrough": passthrough,
+                               "simulate_rtfx": config.simulate_rtfx})
     scored = inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
@@ -208,6 +213,11 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     import ray
 
     started = time.monotonic()
+    if config.features_on == "accelerator":
+        # pipeline.stages.features_batch computes a pack's features in one call (tested equal to
+        # log_mel's); the decoders do not ship samples to the actors yet (README, Performance).
+        raise ConfigError("--features-on accelerator is not available in the pipeline yet; "
+                          "use --features-on cpu (the default)")
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     # One profile for the decode tasks' features and the actors' model (pipeline/numerics.py).

@@ -35,6 +35,9 @@ BLOCK_FRAMES = 1 << 16          # native-rate frames per soundfile read
 EXACT_HEADER_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF", "NIST"})
 # libsndfile formats whose length is a guess that also bounds its reads: FFmpeg decodes them first.
 FFMPEG_FIRST_FORMATS = frozenset({"MP3", "MPEG"})
+# libsndfile subtypes FFmpeg decodes faster (jobs.benchmark's decode_vs_limit: Ogg Opus through
+# libsndfile + soxr took 1.7x the CPU of FFmpeg's decoder and resampler).
+FFMPEG_FIRST_SUBTYPES = frozenset({"OPUS"})
 # A span may end this far past the decoded audio (rounded manifest durations); lhotse's default
 # duration-mismatch tolerance.
 SPAN_TOLERANCE_S = 0.025
@@ -305,7 +308,8 @@ def decode(data: bytes, *, max_duration_s: float = float("inf"), start_s: float 
             return _checked(kept, start, end)
     decoders = [_soundfile_decode, _ffmpeg_decode]
     try:
-        if sf.info(io.BytesIO(data)).format in FFMPEG_FIRST_FORMATS:
+        info = sf.info(io.BytesIO(data))
+        if info.format in FFMPEG_FIRST_FORMATS or info.subtype in FFMPEG_FIRST_SUBTYPES:
             decoders.reverse()
     except (sf.LibsndfileError, RuntimeError, TypeError):
         pass

@@ -15,24 +15,53 @@ actor's node.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
+from collections import defaultdict
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.faults import on_batch
 from pipeline.model_ref import ModelSpec
-from pipeline.stages.passthrough import carry_columns
 from pipeline.stages.packing import plan_packs, restore_order
-from pipeline.sinks.schema import output_schema, rows_to_table
+from pipeline.sinks.schema import output_schema
+from pipeline.stages.passthrough import carry_columns
 from pipeline.stages.segment import joint_confidence, join_texts
-from pipeline.stages.timestamps import run_pack, time_columns
 from pipeline.stages.prepare import current_node_id
+from pipeline.stages.timestamps import run_pack, time_columns
 
 FEATURE_DIM = 160
 # Each actor runs its first packs once untimed before their timed run (the leaderboard's warm-up).
 WARM_UP_PACKS = 2
+# Calls an actor runs at once (a threaded actor): one computes while the next prepares its batch.
+CONCURRENT_CALLS = 2
+
+
+def features_matrix(column) -> tuple[np.ndarray, np.ndarray]:
+    """The ``features`` column of a batch in bulk, without a Python object per row.
+
+    Returns ``(flat, starts)``: every row's ``[num_frames, 160]`` float32 features end to end as one
+    read-only ``[Σ frames, 160]`` view of the Arrow buffer (one copy only when the column has several
+    chunks), and ``starts`` (``[rows + 1]`` int64), row ``i``'s frames being ``flat[starts[i]:starts[i + 1]]``
+    (none for null rows). Raises ``ValueError`` when a row's bytes are not whole frames."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_large_binary(arr.type):
+        offset_type = np.int64
+    else:
+        offset_type = np.int32
+    n = len(arr)
+    buffers = arr.buffers()
+    if n == 0 or buffers[2] is None:
+        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(n + 1, np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    row_bytes = FEATURE_DIM * 4
+    if np.any((offsets - offsets[0]) % row_bytes):
+        raise ValueError("features bytes are not whole [160] float32 frames")
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    flat = data.view(np.float32).reshape(-1, FEATURE_DIM)
+    return flat, (offsets - offsets[0]) // row_bytes
 
 
 def features_of(row: dict) -> np.ndarray:
@@ -67,11 +96,22 @@ ERROR_COLUMNS = {"text": None, "draft_text": None, "token_ids": None, "confidenc
 
 
 class Transcriber:
-    """Ray Data callable class: ``__init__`` loads the model, ``__call__`` transcribes a batch."""
+    """Ray Data callable class: ``__init__`` loads the model, ``__call__`` transcribes a batch.
+
+    Calls may run concurrently (``CONCURRENT_CALLS`` per actor, a threaded actor): the host work of
+    one batch (Arrow → numpy, packing, results → Arrow) overlaps the forwards of another, and a
+    lock lets one call at a time use the accelerator. Each call returns its own rows in input order.
+
+    ``simulate_rtfx`` (benchmark only): the forward is replaced by the stand-in accelerator of
+    ``pipeline/stages/standin.py`` at that RTFx (``inf``: no wait); its held time is the forward time.
+    ``parts`` sums the seconds of each part of the calls' host work (``arrow_to_numpy``, ``packing``,
+    ``forward``, ``results_to_arrow``; and, with the stand-in, ``to_device`` and ``held`` inside
+    ``forward``), for the benchmark's breakdown.
+    """
 
     def __init__(self, spec: ModelSpec, *, editing_steps: int, max_frames_per_pack: int,
                  num_threads: int, with_audio: bool, timestamps: str = "none",
-                 passthrough: tuple[str, ...] = ()):
+                 passthrough: tuple[str, ...] = (), simulate_rtfx: float | None = None):
         import torch
 
         from model import load_model
@@ -83,7 +123,13 @@ class Transcriber:
         torch.set_num_threads(max(1, int(num_threads)))
         self.model = load_model(spec.name_or_path, revision=spec.revision, device=spec.device,
                                 dtype=spec.dtype, numerics=spec.numerics)
+        self.numerics = getattr(self.model, "numerics", None)
         self.model_name = spec.label or str(getattr(self.model, "name", spec.name_or_path))
+        if simulate_rtfx is not None:
+            from pipeline.stages.standin import StandInAccelerator
+
+            self.model = StandInAccelerator(self.model, simulate_rtfx)
+            self.warm_packs_left = 0   # nothing to warm up: the stand-in runs no kernels
         self.editing_steps = editing_steps
         self.max_frames_per_pack = max_frames_per_pack
         self.timestamps = timestamps  # none|segment|word: pipeline/stages/timestamps.py
@@ -91,6 +137,13 @@ class Transcriber:
         self.passthrough = tuple(passthrough)   # user columns carried through (pipeline/data.py)
         self.node = current_node_id()
         self.batches_done = 0   # for the test-only fault switch (pipeline/faults.py)
+        self.accelerator = threading.Lock()   # one forward at a time on the actor's accelerator
+        self._counters = threading.Lock()
+        self.parts: dict[str, float] = defaultdict(float)
+
+    def _add(self, part: str, seconds: float) -> None:
+        with self._counters:
+            self.parts[part] += seconds
 
     def _warm_up(self, batch: list[np.ndarray]) -> float:
         """Run one of the actor's first real packs once before its timed run, as the Open ASR
@@ -104,25 +157,44 @@ class Transcriber:
             pass
         return time.perf_counter() - started
 
+    def _forward(self, batch: list[np.ndarray]) -> tuple[list, float]:
+        """One pack's results and its forward seconds (the stand-in's held time, or the call's)."""
+        timed = getattr(self.model, "transcribe_timed", None)
+        if timed is not None:
+            results, held = timed(batch, self.editing_steps, parts=self.parts)
+            return results, held
+        started = time.perf_counter()
+        results = run_pack(self.model, batch, self.editing_steps, self.timestamps)
+        return results, time.perf_counter() - started
+
     def _transcribe(self, features: list[np.ndarray]) -> tuple[list, list[float], list[float]]:
         """Results per utterance (a ``Transcription`` or the error text), seconds spent on each (its
         frame share of its pack's time) and warm-up seconds likewise, all in input order."""
+        started = time.perf_counter()
         packs = plan_packs([f.shape[0] for f in features], self.max_frames_per_pack)
+        batches = [pack_features([features[i] for i in pack]) for pack in packs]
+        self._add("packing", time.perf_counter() - started)
         per_pack, seconds, warm = [], [], []
-        for pack in packs:
-            batch = [features[i] for i in pack]
-            warm_s = 0.0
-            if self.warm_packs_left > 0:
-                self.warm_packs_left -= 1
-                warm_s = self._warm_up(batch)
-            started = time.perf_counter()
-            try:
-                per_pack.append(run_pack(self.model, batch, self.editing_steps, self.timestamps))
-            except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
-                per_pack.append([self._transcribe_one(f) for f in batch])
-            elapsed, frames = time.perf_counter() - started, sum(f.shape[0] for f in batch)
-            seconds.append([elapsed * f.shape[0] / frames for f in batch])
-            warm.append([warm_s * f.shape[0] / frames for f in batch])
+        with self.accelerator:
+            forward_started = time.perf_counter()
+            for batch in batches:
+                warm_s = 0.0
+                with self._counters:
+                    warming = self.warm_packs_left > 0
+                    self.warm_packs_left -= warming
+                if warming:
+                    warm_s = self._warm_up(batch)
+                try:
+                    results, elapsed = self._forward(batch)
+                    per_pack.append(results)
+                except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
+                    item_started = time.perf_counter()
+                    per_pack.append([self._transcribe_one(f) for f in batch])
+                    elapsed = time.perf_counter() - item_started
+                frames = sum(f.shape[0] for f in batch)
+                seconds.append([elapsed * f.shape[0] / frames for f in batch])
+                warm.append([warm_s * f.shape[0] / frames for f in batch])
+            self._add("forward", time.perf_counter() - forward_started)
         return restore_order(packs, per_pack), restore_order(packs, seconds), restore_order(packs, warm)
 
     def _transcribe_one(self, features: np.ndarray):
@@ -132,46 +204,118 @@ class Transcriber:
             return f"inference failed: {type(e).__name__}: {e}"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        on_batch(self.batches_done)
-        self.batches_done += 1
-        rows = batch.drop_columns(["features", *(n for n in self.passthrough
-                                                 if n in batch.column_names)]).to_pylist()
-        todo = [i for i, r in enumerate(rows) if not r["error"] and not r["silent"]]
-        frames = batch.column("features").to_pylist() if todo else []
+        with self._counters:
+            number = self.batches_done
+            self.batches_done += 1
+        on_batch(number)
+        started = time.perf_counter()
+        n = batch.num_rows
+        errors = batch.column("error").to_pylist()
+        silent = batch.column("silent").fill_null(False).to_pylist()
+        todo = [i for i in range(n) if not errors[i] and not silent[i]]
         # Every segment of every input goes into the same packs; results are regrouped per input.
         pieces, owners = [], []
-        for i in todo:
-            whole = features_of({"features": frames[i], "num_frames": rows[i]["num_frames"]})
-            for piece in split_segments(whole, rows[i].get("segment_frames")):
-                pieces.append(piece)
-                owners.append(i)
+        if todo:
+            flat, starts = features_matrix(batch.column("features"))
+            segment_frames = batch.column("segment_frames").to_pylist() \
+                if "segment_frames" in batch.column_names else [None] * n
+            for i in todo:
+                whole = flat[starts[i]:starts[i + 1]]
+                for piece in split_segments(whole, segment_frames[i]):
+                    pieces.append(piece)
+                    owners.append(i)
+        self._add("arrow_to_numpy", time.perf_counter() - started)
+        outcomes, seconds, warm = self._transcribe(pieces) if pieces else ([], [], [])
+        ended = time.time()
+        started = time.perf_counter()
         results: dict[int, list] = {}
         spent: dict[int, float] = {}
         warmed: dict[int, float] = {}
-        outcomes, seconds, warm = self._transcribe(pieces) if pieces else ([], [], [])
-        ended = time.time()
         for i, result, sec, warm_s in zip(owners, outcomes, seconds, warm):
             results.setdefault(i, []).append(result)
             spent[i] = spent.get(i, 0.0) + sec
             if warm_s:
                 warmed[i] = warmed.get(i, 0.0) + warm_s
-        out = []
-        for i, row in enumerate(rows):
+        columns = {"text": [], "draft_text": [], "token_ids": [], "confidence": []}
+        times = TimeColumns(batch, self.timestamps)
+        for i in range(n):
             result = results.get(i)
             failed = [r for r in result or [] if isinstance(r, str)]
             if failed:
-                row["error"] = failed[0]
-            if row["error"]:
-                row.update(ERROR_COLUMNS)
-            elif row["silent"]:
-                row.update(SILENT_COLUMNS)
+                errors[i] = failed[0]
+            if errors[i]:
+                values = ERROR_COLUMNS
+            elif silent[i]:
+                values = SILENT_COLUMNS
             else:
-                row.update(result_columns(result))
-            row.update(time_columns(row, None if row["error"] or row["silent"] else result,
-                                    self.timestamps, self.model.decoder))
-            row.update(model=self.model_name, numerics=self.model.numerics, infer_node=self.node,
-                       infer_seconds=spent.get(i),
-                       infer_warmup_seconds=warmed.get(i),
-                       infer_actor=self.actor_id, infer_actor_start=self.started_at, infer_batch_end=ended)
-            out.append(row)
-        return carry_columns(rows_to_table(out, self.schema), batch, self.passthrough)
+                values = result_columns(result)
+            for key in columns:
+                columns[key].append(values[key])
+            times.add(i, errors[i], silent[i], None if errors[i] or silent[i] else result,
+                      getattr(self.model, "decoder", None))
+        columns.update(times.columns())
+        columns.update(error=errors, infer_seconds=[spent.get(i) for i in range(n)],
+                       infer_warmup_seconds=[warmed.get(i) for i in range(n)])
+        constants = {"model": self.model_name, "numerics": self.numerics, "infer_node": self.node,
+                     "infer_actor": self.actor_id,
+                     "infer_actor_start": self.started_at, "infer_batch_end": ended}
+        out = carry_columns(output_table(batch, columns, constants, self.schema), batch, self.passthrough)
+        self._add("results_to_arrow", time.perf_counter() - started)
+        return out
+
+
+class TimeColumns:
+    """``--timestamps`` columns of one batch (``timestamps_status``, ``words``, ``segment_texts``, and
+    ``segments`` where a row's times change them), gathered row by row from
+    :func:`pipeline.stages.timestamps.time_columns`; nothing at all with ``--timestamps none``."""
+
+    FIELDS = ("start_s", "duration_s", "segments")
+
+    def __init__(self, batch: pa.Table, timestamps: str):
+        self.timestamps = timestamps
+        self.values: dict[str, list] = {}
+        if timestamps == "none":
+            return
+        self.n = batch.num_rows
+        self.rows = {k: (batch.column(k).to_pylist() if k in batch.column_names else [None] * self.n)
+                     for k in self.FIELDS}
+
+    def add(self, i: int, error, silent, results, decoder) -> None:
+        if self.timestamps == "none":
+            return
+        row = {"error": error, "silent": silent, **{k: v[i] for k, v in self.rows.items()}}
+        got = time_columns(row, results, self.timestamps, decoder)
+        got.setdefault("segments", row["segments"])
+        for key, value in got.items():
+            self.values.setdefault(key, []).append(value)
+
+    def columns(self) -> dict[str, list]:
+        return self.values
+
+
+def pack_features(pieces: list[np.ndarray]) -> list[np.ndarray]:
+    """One pack's features copied once into one writable ``[Σ T, 160]`` array, returned as views
+    of it per utterance (torch wants writable memory; the model concatenates them without copying
+    each again)."""
+    if not pieces:
+        return []
+    whole = np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0], dtype=np.float32)
+    bounds = np.cumsum([p.shape[0] for p in pieces])[:-1]
+    return np.split(whole, bounds)
+
+
+def output_table(batch: pa.Table, columns: dict[str, list], constants: dict, schema: pa.Schema) -> pa.Table:
+    """The output table of ``schema``: ``columns`` (per-row values), ``constants`` (one value for
+    every row), the rest taken from ``batch`` where it has the column, null otherwise."""
+    n = batch.num_rows
+    arrays = []
+    for field in schema:
+        if field.name in columns:
+            arrays.append(pa.array(columns[field.name], type=field.type))
+        elif field.name in constants:
+            arrays.append(pa.array([constants[field.name]] * n, type=field.type))
+        elif field.name in batch.column_names:
+            arrays.append(batch.column(field.name).cast(field.type))
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)

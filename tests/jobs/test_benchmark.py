@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from bench.codecs import encode
 from bench.corpus import corpus_waveforms
@@ -47,7 +48,8 @@ def test_written_checkpoint_round_trips(tmp_path, features):
 def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     out = tmp_path / "bench.json"
     assert main(["--size", "tiny", "--count", "4", "--scale-factor", "2", "--repeats", "2", "--device", "cpu",
-                 "--codec-seconds", "0.2", "--numerics", "hub", "--json", str(out)]) == 0
+                 "--codec-seconds", "0.2", "--numerics", "hub", "--simulate-rtfx", "4000",
+                 "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in KEYS:
         assert isinstance(result[key], float), key
@@ -66,10 +68,25 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert 0 < result["accelerator_busy"] < 1
     assert result["accelerator_busy_spread"] == max(result["accelerator_busy_runs"]) - min(result["accelerator_busy_runs"])
     costs = result["decode_cores_per_1000x"]
-    assert sorted(costs) == ["flac", "mp3", "opus"]
-    for codec in ("flac", "mp3", "opus"):
-        assert costs[codec]["cores_per_1000x"] > 0 and costs[codec]["audio_seconds"] > 0
-        assert costs[codec]["passes"] >= 5
+    codecs = ["aac", "flac", "mp3", "opus"]
+    assert sorted(costs) == codecs
+    for codec in codecs:
+        assert costs[codec]["cores_per_1000x"] > costs[codec]["decode_cores_per_1000x"] > 0
+        assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 5
+    # the stand-in accelerator's figures (design.md, Benchmark JSON)
+    assert result["ceiling_rtfx_per_actor"] > result["ceiling_rtfx_per_actor_with_decode"] > 0
+    assert sorted(result["busy_at_rtfx"]) == ["4000"] and 0 < result["busy_at_rtfx"]["4000"] < 1
+    assert result["busy_limited_by"]["4000"] in ("none", "decode CPU", "actor host time", "Ray transfer/scheduling")
+    parts = result["actor_host_seconds_per_audio_second_parts"]
+    assert sorted(parts) == ["arrow_to_numpy", "other", "packing", "results", "results_to_arrow", "to_device"]
+    # the parts (and a wait of zero at R = inf) add up to the actor's wall time per audio second
+    assert sum(parts.values()) == pytest.approx(result["actor_host_seconds_per_audio_second"], rel=0.01)
+    assert sorted(result["decode_vs_limit"]) == codecs and all(r > 0 for r in result["decode_vs_limit"].values())
+    assert result["decode_vs_limit_detail"]["flac"]["fastest_plain"] in ("soundfile", "pyav")
+    budget = result["cores_per_accelerator_4000x"]
+    for codec in codecs:
+        extra = 4 * (costs[codec]["cores_per_1000x"] - costs[codec]["decode_cores_per_1000x"])
+        assert budget[codec]["features_on_cpu"] - budget[codec]["features_on_accelerator"] == pytest.approx(extra)
     # both numerics profiles timed on the same weights; the hub keeps one frame fewer per utterance
     assert result["numerics"] == "hub"
     profiles = result["numerics_profiles"]
@@ -86,14 +103,18 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert "numerics: hub / transformers model time" in table
     assert "packed / padded speed-up" in table and "accelerator busy, 10x corpus" in table
     assert "CPU cores per 1000x real time, mp3" in table and "pipeline overhead" not in table
+    assert "stand-in: ceiling RTFx per actor, alone" in table and "busy at R=4000, whole job" in table
+    assert "cores per accelerator at 4000x, aac" in table and "decode vs plain path" in table
 
 
 def test_benchmark_refuses_bad_flags_in_one_line(capsys):
     assert main(["--repeats", "0"]) == 2
     assert main(["--scale-rows", "-1"]) == 2
+    assert main(["--simulate-rtfx", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
-                   "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0"]
+                   "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0",
+                   "error: --simulate-rtfx values must be > 0 (times real time)"]
 
 
 def test_largest_fitting_pack_search():

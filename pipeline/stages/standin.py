@@ -1,0 +1,133 @@
+"""A stand-in accelerator for the benchmark (``jobs.benchmark --simulate-rtfx R`` / ``--null-model``).
+
+It takes the place of ``NarModel.transcribe`` inside the inference actor and does everything the
+model's call does on the host except the forward: the pack's features become one torch tensor on
+the model's device (pinned and copied without blocking on CUDA), then the actor is held for exactly
+``audio seconds of the pack / R`` (``R = inf``: not at all), as a GPU computing at ``R`` times real
+time would hold it, and the results are well formed: draft and final ids of a plausible length
+(``TOKENS_PER_SECOND`` per second of audio, the rate of real speech in BPE tokens), their text from
+the checkpoint's tokenizer, a confidence. So every later stage (scoring, writing) does its real
+work on them.
+
+Audio seconds are the pack's feature frames × 20 ms (one stacked frame per 20 ms, model-spec §2).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from model.nar import Transcription
+
+FRAME_SECONDS = 0.02
+TOKENS_PER_SECOND = 3.5          # BPE tokens per second of real speech (bench.corpus.calibrate_drafts)
+STAND_IN_CONFIDENCE = 0.9
+
+
+def hold_seconds(frames: int, rtfx: float) -> float:
+    """Seconds a ``rtfx``-times-real-time accelerator spends on ``frames`` stacked feature frames
+    (``frames × 0.02 / rtfx``; 0 for ``rtfx = inf``). Raises ``ValueError`` unless ``rtfx > 0``."""
+    if not rtfx > 0:
+        raise ValueError(f"the simulated RTFx must be > 0 (inf: no wait), got {rtfx}")
+    return 0.0 if math.isinf(rtfx) else frames * FRAME_SECONDS / rtfx
+
+
+def hold(seconds: float, *, clock: Callable[[], float] = time.perf_counter,
+         sleep: Callable[[float], None] = time.sleep) -> float:
+    """Hold the calling thread for ``seconds`` (at least; ``sleep`` may overshoot by the
+    scheduler's granularity) and return the seconds actually held, by ``clock``. The GIL is
+    released while it sleeps, as it is while a GPU computes, so the actor's other threads run."""
+    start = clock()
+    deadline = start + seconds
+    while (left := deadline - clock()) > 0:
+        sleep(left)
+    return clock() - start
+
+
+def stand_in_ids(frames: int, salt: int, vocab: int, blank: int) -> list[int]:
+    """Deterministic ids of a plausible length for ``frames`` of audio: ``TOKENS_PER_SECOND`` per
+    second (at least one), in ``[0, vocab)``, never ``blank``, spread over the vocabulary by ``salt``.
+    Computed in bulk (numpy): the stand-in's own cost must not count as the pipeline's."""
+    n = max(1, round(frames * FRAME_SECONDS * TOKENS_PER_SECOND))
+    ids = (salt + 7919 * np.arange(n, dtype=np.int64)) % max(1, vocab - 1)
+    ids += ids >= blank
+    return ids.tolist()
+
+
+def _edited(ids: list[int]) -> list[int]:
+    """``ids`` with every fifth one replaced by its successor, as an editing pass changes a draft."""
+    out = list(ids)
+    out[4::5] = [ids[(k + 1) % len(ids)] for k in range(4, len(ids), 5)]
+    return out
+
+
+class StandInAccelerator:
+    """``transcribe(features, editing_steps)`` as ``NarModel.transcribe`` returns it, without the
+    forward. ``model`` is the loaded ``NarModel`` (its device, vocabulary and tokenizer are used; its
+    weights never run). ``held_seconds`` of the last call is what the actor counts as forward time."""
+
+    def __init__(self, model, rtfx: float, *, clock: Callable[[], float] = time.perf_counter,
+                 sleep: Callable[[float], None] = time.sleep):
+        hold_seconds(1, rtfx)  # refuses rtfx <= 0
+        self.model, self.rtfx = model, float(rtfx)
+        self.name = getattr(model, "name", "")
+        self._clock, self._sleep = clock, sleep
+        cfg = model.config
+        self.vocab, self.blank = cfg.text.vocab_size, cfg.blank_token_id
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def to_device(self, features: list[np.ndarray]):
+        """The pack's features as one float32 ``[Σ T, 160]`` tensor on the model's device (the copy
+        the model's ``encode`` makes); pinned host memory and a non-blocking copy on CUDA."""
+        import torch
+
+        base = features[0].base
+        if (isinstance(base, np.ndarray) and base.flags.writeable and base.dtype == np.float32
+                and base.ndim == 2 and all(f.base is base for f in features)
+                and sum(f.shape[0] for f in features) == base.shape[0]):
+            flat = torch.from_numpy(base)   # the pack's one array (inference.pack_features): no copy
+        else:
+            flat = torch.from_numpy(np.ascontiguousarray(np.concatenate(features), dtype=np.float32))
+        device = self.model.device
+        if device.type == "cuda":
+            return flat.pin_memory().to(device, non_blocking=True)
+        return flat
+
+    def transcribe_timed(self, features: list[np.ndarray], editing_steps: int = 1, *,
+                         parts: dict | None = None) -> tuple[list[Transcription], float]:
+        """Results in input order and the seconds the stand-in held the actor. ``parts`` (when
+        given) gets the seconds of ``to_device``, ``held`` and ``results`` added."""
+        if not features:
+            return [], 0.0
+        frames = [int(f.shape[0]) for f in features]
+        t0 = time.perf_counter()
+        on_device = self.to_device(features)
+        t1 = time.perf_counter()
+        held = hold(hold_seconds(sum(frames), self.rtfx), clock=self._clock, sleep=self._sleep)
+        if on_device.device.type == "cuda":
+            import torch
+            torch.cuda.current_stream(on_device.device).synchronize()
+        t2 = time.perf_counter()
+        drafts = [stand_in_ids(n, n + i, self.vocab, self.blank) for i, n in enumerate(frames)]
+        # The final pass edits the draft: every fifth token replaced, as an editor's edits would.
+        finals = [_edited(ids) for ids in drafts]
+        decode = getattr(self.model, "_decode", None)
+        texts = decode(finals) if decode else [""] * len(finals)
+        draft_texts = decode(drafts) if decode else [""] * len(drafts)
+        results = [Transcription(token_ids=f, draft_ids=d, text=t, draft_text=dt,
+                                 confidence=STAND_IN_CONFIDENCE, positions=2 * len(d) + 1)
+                   for f, d, t, dt in zip(finals, drafts, texts, draft_texts)]
+        if parts is not None:
+            parts["to_device"] += t1 - t0
+            parts["held"] += held
+            parts["results"] += time.perf_counter() - t2
+        return results, held
+
+    def transcribe(self, features: list[np.ndarray], editing_steps: int = 1, **_) -> list[Transcription]:
+        return self.transcribe_timed(features, editing_steps)[0]
