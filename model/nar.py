@@ -213,10 +213,14 @@ class NarModel(nn.Module):
         previous pass's output re-slotted (spec §3.8). The hub's own code runs one pass; under hub
         numerics the later passes apply the PR's loop with the hub's slot rule (minimum length).
         """
+        return self._run(features, editing_steps, return_logits)[0]
+
+    def _run(self, features: list, editing_steps: int, return_logits: bool) -> tuple[list[Transcription], Encoded | None]:
+        """:meth:`transcribe`'s results and the pack's :class:`Encoded` (``None`` for no features)."""
         if isinstance(editing_steps, bool) or not isinstance(editing_steps, int) or editing_steps < 1:
             raise ValueError(f"editing_steps must be an integer >= 1, got {editing_steps!r}")
         if len(features) == 0:
-            return []
+            return [], None
         encoded = self.encode(features)
         hypotheses = encoded.drafts
         for step in range(editing_steps):
@@ -235,7 +239,7 @@ class NarModel(nn.Module):
             )
             for ids, draft, text, draft_text, lp, lg, n in zip(hypotheses, encoded.drafts, texts, draft_texts,
                                                              mean_lp, per_logits, text_lengths)
-        ]
+        ], encoded
 
     def _decode(self, batch: list[list[int]]) -> list[str]:
         if self.decoder is None:
@@ -254,21 +258,12 @@ class NarModel(nn.Module):
         """
         from .alignment import align_pack
 
-        kept: list[Encoded] = []
-
-        def encode_and_keep(feats):  # transcribe's own encode, its result kept for the alignment
-            kept.append(NarModel.encode(self, feats))
-            return kept[-1]
-
-        self.encode = encode_and_keep
-        try:
-            results = self.transcribe(features, editing_steps)
-        finally:
-            del self.encode
+        with torch.inference_mode():
+            results, encoded = self._run(features, editing_steps, False)
         if not results:
             return [], []
         head = self.model.out_bpe
-        alignments = align_pack(kept[0].encoder.pooled, head.weight, head.bias, kept[0].lengths,
+        alignments = align_pack(encoded.encoder.pooled, head.weight, head.bias, encoded.lengths,
                                 self.config.encoder.pooling_window, self.config.blank_token_id,
                                 [r.token_ids for r in results])
         return results, alignments
