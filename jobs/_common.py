@@ -175,10 +175,11 @@ def user_error(exc: BaseException) -> BaseException | None:
     let its traceback show)."""
     from model import ConfigError as ModelConfigError
     from model import ModelNotFoundError, WeightError
+    from pipeline.cluster import RayUnavailable
     from pipeline.retry import StorageUnavailable, find_cause
 
     return find_cause(exc, (ConfigError, StorageUnavailable, ModelConfigError, WeightError,
-                            ModelNotFoundError))
+                            ModelNotFoundError, RayUnavailable))
 
 
 def storage_setting_error(exc: BaseException) -> BaseException | None:

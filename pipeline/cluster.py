@@ -92,10 +92,22 @@ def _is_gcs_address(address: str) -> bool:
     return "://" not in address and address not in ("local", "auto") and ":" in address
 
 
+class RayUnavailable(RuntimeError):
+    """Ray itself could not be started or reached (a node that timed out during start-up); the
+    job says so in one line and exits 1."""
+
+
+def _is_start_failure(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, (ConnectionError, TimeoutError)) or "timed out during startup" in text \
+        or "Failed to start" in text or "Failed to connect to GCS" in text
+
+
 def ensure_ray(verbose: bool | None = None, say=print) -> None:
     """Connect this driver to Ray (see the module docstring); quiet unless ``verbose``.
 
-    Raises :class:`ConfigError` when ``RAY_ADDRESS`` names a cluster that does not answer.
+    Raises :class:`ConfigError` when ``RAY_ADDRESS`` names a cluster that does not answer, and
+    :class:`RayUnavailable` when Ray fails to start (a node that timed out during start-up).
     """
     import ray
 
@@ -104,8 +116,16 @@ def ensure_ray(verbose: bool | None = None, say=print) -> None:
     verbose = job_options().verbose if verbose is None else verbose
     address = choose_address(say=say)
     quiet_ray_logs(verbose)
-    ray.init(address=address, logging_level=logging.INFO if verbose else logging.WARNING,
-             log_to_driver=verbose)
+    try:
+        ray.init(address=address, logging_level=logging.INFO if verbose else logging.WARNING,
+                 log_to_driver=verbose)
+    except Exception as e:  # noqa: BLE001 - Ray's start-up failures (node timeout, no GCS) are one line
+        if ray.is_initialized() or not _is_start_failure(e):
+            raise
+        where = "a local Ray instance" if address in (None, "local") else f"Ray at {address}"
+        raise RayUnavailable(f"{where} did not start: {str(e).strip().splitlines()[0]} (a busy or "
+                             "short-of-memory machine can cause this; run the same command again, or "
+                             "pass --verbose for Ray's own messages)") from e
     stop_on_sigterm()
     if not verbose and _native_filter.get("wanted"):
         _native_filter["active"] = _NativeStderrFilter()

@@ -168,9 +168,13 @@ def run_evaluate(specs: list[DatasetSpec], base: TranscribeConfig, output: str, 
     """
     from pipeline.evaluation.report import write_reports
     from pipeline.model_ref import resolve_model
+    from pipeline.numerics import resolve_numerics
 
     storage = Storage.from_env(base.s3_endpoint)
     spec_model = model or resolve_model(base.model, base.revision, base.device, base.dtype)
+    # The profile every set runs under, resolved once (the checkpoint's own unless --numerics), so
+    # that the report names it rather than "the checkpoint's own".
+    spec_model = resolve_numerics(spec_model, base.numerics)
     started = time.monotonic()
     datasets: dict[str, dict] = {}
     for spec in specs:
@@ -199,6 +203,8 @@ def summarize(datasets: dict[str, dict], wall: float, base: TranscribeConfig, mo
     timed_audio = sum(d["audio_seconds"] for d in timed)
     settings = {k: (str(v) if isinstance(v, float) and math.isinf(v) else v)
                 for k, v in base.settings().items()}
+    numerics = getattr(model, "numerics", None) or base.numerics
+    settings["numerics"] = numerics
     return {
         "datasets": datasets,
         "mean_wer_percent": mean,
@@ -209,6 +215,6 @@ def summarize(datasets: dict[str, dict], wall: float, base: TranscribeConfig, mo
         "failed_datasets": [name for name, d in datasets.items() if d.get("error")],
         "tracks": summarize_tracks(datasets),
         "normalizer": base.normalizer, "model": model.name_or_path,
-        "revision": model.revision or base.revision, "numerics": base.numerics,
+        "revision": model.revision or base.revision, "numerics": numerics,
         "settings": settings,
     }

@@ -28,6 +28,9 @@ def test_report_matches_an_independent_kaldialign_score(ray_session, tmp_path):
     assert (sum(r["wer_errors"] for r in rows), sum(r["wer_words"] for r in rows)) == \
         (plain["word_errors"], plain["reference_words"])
     assert (plain["track"], plain["language"], plain["normalizer"]) == ("custom", "en", "leaderboard")
+    # the profile that ran is named, resolved from the native checkpoint (not "the checkpoint's own")
+    assert (report["numerics"], report["settings"]["numerics"]) == ("transformers", "transformers")
+    assert {r["numerics"] for r in rows} == {"transformers"}
     timed = sum(r["features_seconds"] + r["infer_seconds"] for r in rows)
     assert plain["rtfx"] == round(sum(r["duration_s"] for r in rows) / timed, 2)
     md = (out / "report.md").read_text().splitlines()
