@@ -85,9 +85,18 @@ def write_parquet_corpus(folder: Path, megabytes: float, shard_mb: float = 100.0
 
 
 def _first_parquet(folder: Path) -> bool:
+    """A non-empty Parquet file under ``folder``: Ray's writer creates a file before it writes its
+    bytes, and a job stopped at that moment removes the still-empty output (nothing was written)."""
     if not folder.exists():
         return False
-    return any(name.endswith(".parquet") for _, _, files in os.walk(folder) for name in files)
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                if name.endswith(".parquet") and os.path.getsize(os.path.join(root, name)) > 0:
+                    return True
+            except OSError:   # renamed or removed between the listing and the look
+                pass
+    return False
 
 
 def _io_chars(proc: psutil.Process) -> int:
