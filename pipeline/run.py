@@ -106,7 +106,8 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
     passthrough = tuple(passthrough)
     settings = DecodeSettings(max_duration_s=config.max_duration_seconds,
                               max_segment_s=config.max_segment_seconds,
-                              silence_dbfs=config.silence_dbfs, numerics=spec.numerics)
+                              silence_dbfs=config.silence_dbfs, numerics=spec.numerics,
+                              features_on=config.features_on)
     # Decoding runs as CPU tasks of its own, on any node, so the GPU never waits on it. Ray fuses
     # adjacent stages whose resource requests are equal; the decoders' memory request (long inputs
     # decode to hundreds of MB) makes them differ, so decoding is never folded into the actors.
@@ -130,7 +131,8 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
                                "with_audio": config.with_audio,
                                "timestamps": effective_timestamps(config),
                                "passthrough": passthrough,
-                               "simulate_rtfx": config.simulate_rtfx})
+                               "simulate_rtfx": config.simulate_rtfx,
+                               "features_on": config.features_on})
     scored = inferred.map_batches(
         score_batch, batch_format="pyarrow", num_cpus=LIGHT_TASK_CPUS,
         compute=light_tasks(),
@@ -213,11 +215,6 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     import ray
 
     started = time.monotonic()
-    if config.features_on == "accelerator":
-        # pipeline.stages.features_batch computes a pack's features in one call (tested equal to
-        # log_mel's); the decoders do not ship samples to the actors yet (README, Performance).
-        raise ConfigError("--features-on accelerator is not available in the pipeline yet; "
-                          "use --features-on cpu (the default)")
     check_local_checkpoint(config.model)
     spec = spec or resolve_model(config.model, config.revision, config.device, config.dtype)
     # One profile for the decode tasks' features and the actors' model (pipeline/numerics.py).

@@ -68,6 +68,9 @@ class DecodeSettings:
     max_segment_s: float = 40.0
     silence_dbfs: float = -60.0
     numerics: str = "transformers"   # the features' profile (model-spec §9), resolved by the driver
+    # "cpu": the decode tasks compute log-mel; "accelerator": they ship the 16 kHz samples and the
+    # inference actor computes a pack's features in one call (pipeline/stages/features_batch.py).
+    features_on: str = "cpu"
 
 
 def one_line(text: str) -> str:
@@ -362,7 +365,7 @@ def decode_task_memory_bytes(settings: DecodeSettings, batch_rows: int) -> int:
     segment planner takes of it), or at the waveform plus three copies of its features (segments,
     joined, bytes), plus one segment's log-mel working set (STFT and mel buffers, ~13 × that
     segment's waveform). Each finished row holds its features twice (bytes + the Arrow table built
-    from them). Features are 160 float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On
+    from them); with ``features_on="accelerator"`` its samples twice instead. Features are 160 float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On
     top: :data:`WORKER_BASELINE_BYTES`. Measured: a 1200 s 48 kHz stereo FLAC peaked 371 MiB over
     the worker's baseline; this bound gives 398 MiB for it.
     """
@@ -372,7 +375,9 @@ def decode_task_memory_bytes(settings: DecodeSettings, batch_rows: int) -> int:
     segment = min(settings.max_segment_s, longest)
     decoding = longest * max(5 * waveform_bps, waveform_bps + 3 * features_bps) \
         + segment * 13 * waveform_bps
-    finished = max(batch_rows - 1, 0) * longest * 2 * features_bps
+    # What a finished row ships: features, or with --features-on accelerator the samples.
+    shipped_bps = waveform_bps if settings.features_on == "accelerator" else features_bps
+    finished = max(batch_rows - 1, 0) * longest * 2 * shipped_bps
     return int(WORKER_BASELINE_BYTES + decoding + finished)
 
 

@@ -46,6 +46,19 @@ def features_matrix(column) -> tuple[np.ndarray, np.ndarray]:
     read-only ``[Σ frames, 160]`` view of the Arrow buffer (one copy only when the column has several
     chunks), and ``starts`` (``[rows + 1]`` int64), row ``i``'s frames being ``flat[starts[i]:starts[i + 1]]``
     (none for null rows). Raises ``ValueError`` when a row's bytes are not whole frames."""
+    return _float32_rows(column, FEATURE_DIM, "features bytes are not whole [160] float32 frames")
+
+
+def samples_matrix(column) -> tuple[np.ndarray, np.ndarray]:
+    """The ``samples`` column (``--features-on accelerator``) in bulk, as :func:`features_matrix`
+    reads features: ``(flat, starts)``, every row's 16 kHz float32 samples end to end as one read-only
+    ``[Σ samples]`` view, row ``i``'s being ``flat[starts[i]:starts[i + 1]]``."""
+    flat, starts = _float32_rows(column, 1, "samples bytes are not whole float32 samples")
+    return flat.reshape(-1), starts
+
+
+def _float32_rows(column, width: int, refusal: str) -> tuple[np.ndarray, np.ndarray]:
+    """A binary column of float32 rows of ``width`` values as one ``[Σ rows, width]`` view."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_large_binary(arr.type):
         offset_type = np.int64
@@ -54,13 +67,13 @@ def features_matrix(column) -> tuple[np.ndarray, np.ndarray]:
     n = len(arr)
     buffers = arr.buffers()
     if n == 0 or buffers[2] is None:
-        return np.zeros((0, FEATURE_DIM), np.float32), np.zeros(n + 1, np.int64)
+        return np.zeros((0, width), np.float32), np.zeros(n + 1, np.int64)
     offsets = np.frombuffer(buffers[1], dtype=offset_type)[arr.offset:arr.offset + n + 1].astype(np.int64)
-    row_bytes = FEATURE_DIM * 4
+    row_bytes = width * 4
     if np.any((offsets - offsets[0]) % row_bytes):
-        raise ValueError("features bytes are not whole [160] float32 frames")
+        raise ValueError(refusal)
     data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
-    flat = data.view(np.float32).reshape(-1, FEATURE_DIM)
+    flat = data.view(np.float32).reshape(-1, width)
     return flat, (offsets - offsets[0]) // row_bytes
 
 
@@ -71,7 +84,8 @@ def features_of(row: dict) -> np.ndarray:
 
 
 def split_segments(features: np.ndarray, segment_frames: list[int] | None) -> list[np.ndarray]:
-    """A row's features cut back into its segments (one piece when it was not segmented)."""
+    """A row's features (or samples) cut back into its segments (one piece when it was not
+    segmented); ``segment_frames``: each segment's length along the first axis."""
     if not segment_frames:
         return [features]
     bounds = np.cumsum(segment_frames)[:-1]
@@ -104,14 +118,23 @@ class Transcriber:
 
     ``simulate_rtfx`` (benchmark only): the forward is replaced by the stand-in accelerator of
     ``pipeline/stages/standin.py`` at that RTFx (``inf``: no wait); its held time is the forward time.
+    ``features_on="accelerator"``: rows carry 16 kHz samples (``samples``, ``segment_samples``) instead
+    of features; packs are planned on the frame counts the decoders computed from the sample counts,
+    and each pack's features are computed in one :func:`log_mel_batch` call on the model's device
+    (CUDA when there, else CPU) under the model's numerics profile, inside the accelerator lock; a
+    row's ``features_seconds`` is then its frame share of that time (``infer_seconds`` stays the
+    forward's). The output is the same as with features from the decoders.
+
     ``parts`` sums the seconds of each part of the calls' host work (``arrow_to_numpy``, ``packing``,
-    ``forward``, ``results_to_arrow``; and, with the stand-in, ``to_device`` and ``held`` inside
-    ``forward``), for the benchmark's breakdown.
+    ``features`` (on the actor), ``forward``, ``results_to_arrow``; and, with the stand-in,
+    ``to_device`` and ``held`` inside ``forward``), for the benchmark's breakdown, by ``clock``
+    (``time.perf_counter``; the benchmark sets ``time.thread_time`` to count CPU time).
     """
 
     def __init__(self, spec: ModelSpec, *, editing_steps: int, max_frames_per_pack: int,
                  num_threads: int, with_audio: bool, timestamps: str = "none",
-                 passthrough: tuple[str, ...] = (), simulate_rtfx: float | None = None):
+                 passthrough: tuple[str, ...] = (), simulate_rtfx: float | None = None,
+                 features_on: str = "cpu"):
         import torch
 
         from model import load_model
@@ -140,6 +163,10 @@ class Transcriber:
         self.accelerator = threading.Lock()   # one forward at a time on the actor's accelerator
         self._counters = threading.Lock()
         self.parts: dict[str, float] = defaultdict(float)
+        self.clock = time.perf_counter
+        if features_on not in ("cpu", "accelerator"):
+            raise ValueError(f"features_on must be 'cpu' or 'accelerator', got {features_on!r}")
+        self.features_on = features_on
 
     def _add(self, part: str, seconds: float) -> None:
         with self._counters:
@@ -167,35 +194,76 @@ class Transcriber:
         results = run_pack(self.model, batch, self.editing_steps, self.timestamps)
         return results, time.perf_counter() - started
 
-    def _transcribe(self, features: list[np.ndarray]) -> tuple[list, list[float], list[float]]:
+    def _transcribe(self, pieces: list[np.ndarray], frames: list[int]) -> tuple[list, list, list, list]:
         """Results per utterance (a ``Transcription`` or the error text), seconds spent on each (its
-        frame share of its pack's time) and warm-up seconds likewise, all in input order."""
-        started = time.perf_counter()
-        packs = plan_packs([f.shape[0] for f in features], self.max_frames_per_pack)
-        batches = [pack_features([features[i] for i in pack]) for pack in packs]
-        self._add("packing", time.perf_counter() - started)
-        per_pack, seconds, warm = [], [], []
+        frame share of its pack's forward time), warm-up seconds and features seconds likewise, all
+        in input order. ``pieces`` are features, or samples with ``features_on="accelerator"``;
+        ``frames`` their feature frames."""
+        started = self.clock()
+        packs = plan_packs(frames, self.max_frames_per_pack)
+        batches = [pack_features([pieces[i] for i in pack]) for pack in packs]
+        self._add("packing", self.clock() - started)
+        per_pack, seconds, warm, featured = [], [], [], []
         with self.accelerator:
-            forward_started = time.perf_counter()
-            for batch in batches:
+            for pack, batch in zip(packs, batches):
+                shares = np.asarray([frames[i] for i in pack], np.float64) / sum(frames[i] for i in pack)
+                features_s, refused = 0.0, {}
+                if self.features_on == "accelerator":
+                    batch, refused, features_s = self._features(batch)
+                featured.append((features_s * shares).tolist())
+                forward_started = self.clock()
                 warm_s = 0.0
                 with self._counters:
-                    warming = self.warm_packs_left > 0
+                    warming = self.warm_packs_left > 0 and bool(batch)
                     self.warm_packs_left -= warming
                 if warming:
                     warm_s = self._warm_up(batch)
                 try:
-                    results, elapsed = self._forward(batch)
-                    per_pack.append(results)
+                    results, elapsed = self._forward(batch) if batch else ([], 0.0)
                 except Exception:  # noqa: BLE001 - retry alone to pin the failure on one row
                     item_started = time.perf_counter()
-                    per_pack.append([self._transcribe_one(f) for f in batch])
+                    results = [self._transcribe_one(f) for f in batch]
                     elapsed = time.perf_counter() - item_started
-                frames = sum(f.shape[0] for f in batch)
-                seconds.append([elapsed * f.shape[0] / frames for f in batch])
-                warm.append([warm_s * f.shape[0] / frames for f in batch])
-            self._add("forward", time.perf_counter() - forward_started)
-        return restore_order(packs, per_pack), restore_order(packs, seconds), restore_order(packs, warm)
+                self._add("forward", self.clock() - forward_started)
+                if refused:   # samples whose features failed keep their place, as error texts
+                    done = iter(results)
+                    results = [refused[k] if k in refused else next(done) for k in range(len(pack))]
+                per_pack.append(results)
+                seconds.append((elapsed * shares).tolist())
+                warm.append((warm_s * shares).tolist())
+        return (restore_order(packs, per_pack), restore_order(packs, seconds), restore_order(packs, warm),
+                restore_order(packs, featured))
+
+    def _features(self, samples: list[np.ndarray]) -> tuple[list, dict[int, str], float]:
+        """One pack's features from its samples in one batched call on the model's device: the
+        features of those that succeeded (in order), the error text of each that failed (by its
+        position in the pack) and the seconds it took (the device synchronised on CUDA)."""
+        import torch
+
+        from pipeline.stages.features_batch import log_mel_batch
+
+        started = time.perf_counter()
+        clock_started = self.clock()
+        device = self.model.device
+        if samples:
+            whole = torch.from_numpy(samples[0].base if _one_array(samples) else np.concatenate(samples))
+            if device.type == "cuda":
+                whole = whole.pin_memory().to(device, non_blocking=True)
+            samples = list(whole.split([int(w.shape[0]) for w in samples]))
+        refused: dict[int, str] = {}
+        try:
+            feats = log_mel_batch(samples, numerics=self.numerics or "transformers", device=device)
+        except Exception:  # noqa: BLE001 - one at a time, to pin the failure on its row
+            feats = []
+            for k, w in enumerate(samples):
+                try:
+                    feats.extend(log_mel_batch([w], numerics=self.numerics or "transformers", device=device))
+                except Exception as e:  # noqa: BLE001
+                    refused[k] = f"features failed: {type(e).__name__}: {e}"
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        self._add("features", self.clock() - clock_started)
+        return feats, refused, time.perf_counter() - started
 
     def _transcribe_one(self, features: np.ndarray):
         try:
@@ -208,32 +276,24 @@ class Transcriber:
             number = self.batches_done
             self.batches_done += 1
         on_batch(number)
-        started = time.perf_counter()
+        started = self.clock()
         n = batch.num_rows
         errors = batch.column("error").to_pylist()
         silent = batch.column("silent").fill_null(False).to_pylist()
         todo = [i for i in range(n) if not errors[i] and not silent[i]]
-        # Every segment of every input goes into the same packs; results are regrouped per input.
-        pieces, owners = [], []
-        if todo:
-            flat, starts = features_matrix(batch.column("features"))
-            segment_frames = batch.column("segment_frames").to_pylist() \
-                if "segment_frames" in batch.column_names else [None] * n
-            for i in todo:
-                whole = flat[starts[i]:starts[i + 1]]
-                for piece in split_segments(whole, segment_frames[i]):
-                    pieces.append(piece)
-                    owners.append(i)
-        self._add("arrow_to_numpy", time.perf_counter() - started)
-        outcomes, seconds, warm = self._transcribe(pieces) if pieces else ([], [], [])
+        pieces, frames, owners = self._pieces(batch, todo) if todo else ([], [], [])
+        self._add("arrow_to_numpy", self.clock() - started)
+        outcomes, seconds, warm, featured = self._transcribe(pieces, frames) if pieces else ([], [], [], [])
         ended = time.time()
-        started = time.perf_counter()
+        started = self.clock()
         results: dict[int, list] = {}
         spent: dict[int, float] = {}
         warmed: dict[int, float] = {}
-        for i, result, sec, warm_s in zip(owners, outcomes, seconds, warm):
+        features_s: dict[int, float] = {}
+        for i, result, sec, warm_s, feat_s in zip(owners, outcomes, seconds, warm, featured):
             results.setdefault(i, []).append(result)
             spent[i] = spent.get(i, 0.0) + sec
+            features_s[i] = features_s.get(i, 0.0) + feat_s
             if warm_s:
                 warmed[i] = warmed.get(i, 0.0) + warm_s
         columns = {"text": [], "draft_text": [], "token_ids": [], "confidence": []}
@@ -256,12 +316,35 @@ class Transcriber:
         columns.update(times.columns())
         columns.update(error=errors, infer_seconds=[spent.get(i) for i in range(n)],
                        infer_warmup_seconds=[warmed.get(i) for i in range(n)])
+        if self.features_on == "accelerator":
+            columns["features_seconds"] = [features_s.get(i) for i in range(n)]
         constants = {"model": self.model_name, "numerics": self.numerics, "infer_node": self.node,
                      "infer_actor": self.actor_id,
                      "infer_actor_start": self.started_at, "infer_batch_end": ended}
         out = carry_columns(output_table(batch, columns, constants, self.schema), batch, self.passthrough)
-        self._add("results_to_arrow", time.perf_counter() - started)
+        self._add("results_to_arrow", self.clock() - started)
         return out
+
+    def _pieces(self, batch: pa.Table, todo: list[int]) -> tuple[list[np.ndarray], list[int], list[int]]:
+        """Every segment of the rows ``todo`` (features, or samples with ``features_on="accelerator"``),
+        the feature frames of each and the row it belongs to. Every segment of every input goes into
+        the same packs; results are regrouped per input."""
+        n = batch.num_rows
+        names = batch.column_names
+        frames_of = batch.column("segment_frames").to_pylist() if "segment_frames" in names else [None] * n
+        if self.features_on == "accelerator":
+            flat, starts = samples_matrix(batch.column("samples"))
+            lengths = batch.column("segment_samples").to_pylist()
+        else:
+            flat, starts = features_matrix(batch.column("features"))
+            lengths = frames_of
+        pieces, frames, owners = [], [], []
+        for i in todo:
+            split = split_segments(flat[starts[i]:starts[i + 1]], lengths[i])
+            pieces.extend(split)
+            frames.extend(frames_of[i] if frames_of[i] else [p.shape[0] for p in split])
+            owners.extend([i] * len(split))
+        return pieces, frames, owners
 
 
 class TimeColumns:
@@ -293,10 +376,17 @@ class TimeColumns:
         return self.values
 
 
+def _one_array(pieces: list[np.ndarray]) -> bool:
+    """Whether ``pieces`` are consecutive views covering one writable array (:func:`pack_features`)."""
+    base = pieces[0].base
+    return (isinstance(base, np.ndarray) and base.flags.writeable and all(p.base is base for p in pieces)
+            and sum(p.shape[0] for p in pieces) == base.shape[0])
+
+
 def pack_features(pieces: list[np.ndarray]) -> list[np.ndarray]:
-    """One pack's features copied once into one writable ``[Σ T, 160]`` array, returned as views
-    of it per utterance (torch wants writable memory; the model concatenates them without copying
-    each again)."""
+    """One pack's features (or samples) copied once into one writable ``[Σ T, ...]`` array, returned
+    as views of it per utterance (torch wants writable memory; the model concatenates them without
+    copying each again)."""
     if not pieces:
         return []
     whole = np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0], dtype=np.float32)

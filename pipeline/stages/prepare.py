@@ -31,7 +31,8 @@ def current_node_id() -> str | None:
 
 def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
                settings: DecodeSettings, log_mel) -> dict:
-    """One decoded row: features, or ``silent``, or ``error`` with the reason.
+    """One decoded row: features (with ``settings.features_on == "accelerator"``, the samples
+    instead: :func:`samples_columns`), or ``silent``, or ``error`` with the reason.
 
     ``item`` may carry ``start_s``/``end_s`` (seconds of the file; null = its start/end): only that
     span is decoded, and ``duration_s`` is the span's decoded length. Inputs longer than
@@ -59,6 +60,10 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
             return row
         started = time.perf_counter()
         segments = plan_segments(waveform, settings.max_segment_s)
+        if settings.features_on == "accelerator":
+            row.update(samples_columns([waveform[start:end] for start, end in segments], settings, log_mel))
+            row["segments"] = segment_times(segments, offset_s=row["start_s"] or 0.0)  # file time
+            return row
         parts = [features_for(waveform[start:end], log_mel) for start, end in segments]
         features = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
         row["features_seconds"] = time.perf_counter() - started
@@ -70,6 +75,25 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the job
         row["error"] = one_line(f"decode failed: {type(e).__name__}: {e}")
     return row
+
+
+def samples_columns(parts: list[np.ndarray], settings: DecodeSettings, log_mel) -> dict:
+    """``--features-on accelerator``: the decoded row's ``samples`` (the segments' 16 kHz float32
+    samples end to end, as bytes) and ``segment_samples``, with the frame counts the actor's
+    features will have (``num_feature_frames`` per segment under the run's profile, model-spec §9.1),
+    so that packing sees the same frames as with features on the CPU. A segment ``log_mel`` would
+    refuse (too short) raises the same :class:`BadAudio` here, so error rows do not depend on where
+    the features are computed."""
+    from model.features import min_samples, num_feature_frames
+
+    shortest = min_samples(settings.numerics)
+    for part in parts:
+        if part.size < shortest:
+            features_for(part, log_mel)   # raises the refusal log_mel gives, as BadAudio
+    frames = [num_feature_frames(int(p.size), numerics=settings.numerics) for p in parts]
+    samples = np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+    return {"samples": samples.tobytes(), "segment_samples": [int(p.size) for p in parts],
+            "segment_frames": frames, "num_frames": int(sum(frames))}
 
 
 def decode_batch(batch: pa.Table, *, storage: Storage, settings: DecodeSettings,

@@ -84,9 +84,12 @@ class StandInAccelerator:
 
     def to_device(self, features: list[np.ndarray]):
         """The pack's features as one float32 ``[Σ T, 160]`` tensor on the model's device (the copy
-        the model's ``encode`` makes); pinned host memory and a non-blocking copy on CUDA."""
+        the model's ``encode`` makes); pinned host memory and a non-blocking copy on CUDA. Tensors
+        (features computed on the actor's device) are concatenated where they are."""
         import torch
 
+        if isinstance(features[0], torch.Tensor):   # --features-on accelerator: already there
+            return torch.cat(features).to(self.model.device, torch.float32)
         base = features[0].base
         if (isinstance(base, np.ndarray) and base.flags.writeable and base.dtype == np.float32
                 and base.ndim == 2 and all(f.base is base for f in features)
