@@ -115,7 +115,8 @@ def decode_vs_limit(files: dict[str, list[bytes]], min_cpu_seconds: float, min_p
         med = {w: float(np.median(p)) for w, p in passes[codec].items()}
         plain = {w: v for w, v in med.items() if w != "ours"}
         best = min(plain, key=plain.get)
-        out[codec] = {"ratio": med["ours"] / plain[best], "ours_cpu_seconds": med["ours"],
+        runs = [o / b for o, b in zip(passes[codec]["ours"], passes[codec][best])]   # pass by pass
+        out[codec] = {"ratio": med["ours"] / plain[best], "ratio_runs": runs, "ours_cpu_seconds": med["ours"],
                       "plain_cpu_seconds": plain, "fastest_plain": best,
                       "passes": len(passes[codec]["ours"])}
     return out
@@ -197,6 +198,7 @@ def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_pass
         cpu = float(np.median(passes[codec]))
         dec = float(np.median(decode_passes[codec])) if decode_passes[codec] else None
         results[codec].update(cores_per_1000x=1000.0 * cpu / results[codec]["audio_seconds"],
+                              cpu_seconds_runs=passes[codec], decode_cpu_seconds_runs=decode_passes[codec],
                               cpu_seconds=cpu, passes=len(passes[codec]),
                               decode_cores_per_1000x=None if dec is None
                               else 1000.0 * dec / results[codec]["audio_seconds"])

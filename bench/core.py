@@ -185,7 +185,10 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
 
     result.update(bench_standin(model, waves, cfg, costs, echo=echo))
     if costs:
-        result["cores_per_accelerator_4000x"] = cores_budget(costs, result["actor_host_seconds_per_audio_second"])
+        result["cores_per_accelerator_4000x"] = cores_budget(
+            costs, result["actor_host_seconds_per_audio_second"],
+            result["features_on_accelerator"]["actor_host_seconds_per_audio_second"])
+    result["compared_ratios"] = compared_ratios(result)
     if model.device.type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(model.device)
         if cfg.find_max_pack:
@@ -207,6 +210,61 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     return result
 
 
+def compared_ratios(result: dict) -> dict:
+    """The figures two runs of the command are compared on (done when they agree within 10 %), by
+    name, each with the spread of its repeats inside this run ((max - min) ÷ median; ``None`` where
+    the figure is one measurement): the stand-in's ceilings (CPU time), busy fractions (whole job,
+    steady state, actor alone), the shares of the actor's host time, decode vs plain per codec and
+    the cores budget per codec."""
+    from bench.standin_run import spread
+
+    spreads = result.get("ratio_spreads", {})
+    out: dict[str, dict] = {}
+
+    def add(name: str, value, runs=None) -> None:
+        if value is not None:
+            out[name] = {"value": value, "repeat_spread": spread(runs) if runs else spreads.get(name)}
+
+    add("ceiling_rtfx_per_actor", result.get("ceiling_rtfx_per_actor"))
+    acc = result.get("features_on_accelerator", {})
+    add("ceiling_rtfx_per_actor.features_on_accelerator", acc.get("ceiling_rtfx_per_actor"),
+        acc.get("ceiling_rtfx_per_actor_runs"))
+    add("ceiling_rtfx_per_actor_with_decode", result.get("ceiling_rtfx_per_actor_with_decode"))
+    for group in ("busy_at_rtfx", "busy_steady_at_rtfx", "busy_actor_alone_at_rtfx"):
+        for r, v in result.get(group, {}).items():
+            add(f"{group}.{r}", v)
+    parts = result.get("actor_host_seconds_per_audio_second_parts", {})
+    total = sum(parts.values())
+    for part, v in parts.items():
+        add(f"actor_host_share.{part}", v / total if total else None)
+    for codec, v in result.get("decode_vs_limit_detail", {}).items():
+        add(f"decode_vs_limit.{codec}", v["ratio"], v.get("ratio_runs"))
+    costs = result.get("decode_cores_per_1000x", {})
+    for codec, n in result.get("cores_per_accelerator_4000x", {}).items():
+        for where in ("features_on_cpu", "features_on_accelerator"):
+            runs = costs.get(codec, {}).get("cpu_seconds_runs" if where == "features_on_cpu"
+                                            else "decode_cpu_seconds_runs")
+            add(f"cores_per_accelerator_4000x.{codec}.{where}", n[where], runs)
+    return out
+
+
+def compare_runs(a: dict, b: dict, tolerance: float = 0.10) -> tuple[list[str], bool]:
+    """Lines comparing two benchmark JSONs on their ``compared_ratios``: each figure's values and
+    relative difference (|a - b| ÷ the mean), and whether every shared figure agrees within
+    ``tolerance``."""
+    ra, rb = a.get("compared_ratios", {}), b.get("compared_ratios", {})
+    lines, ok = [f"{'figure':<56} {'run 1':>12} {'run 2':>12} {'diff':>7}"], True
+    for name in sorted(set(ra) & set(rb)):
+        x, y = ra[name]["value"], rb[name]["value"]
+        mean = (abs(x) + abs(y)) / 2
+        diff = abs(x - y) / mean if mean else 0.0
+        ok &= diff <= tolerance
+        lines.append(f"{name:<56} {x:>12.4g} {y:>12.4g} {diff:>6.1%}{'' if diff <= tolerance else '  > ' + format(tolerance, '.0%')}")
+    for name in sorted(set(ra) ^ set(rb)):
+        lines.append(f"{name:<56} only in run {1 if name in ra else 2}")
+    return lines, ok
+
+
 TABLE_ROWS = (
     ("packed_rtfx", "model-only RTFx, packed", "{:.1f}"),
     ("padded_rtfx", "model-only RTFx, padded baseline", "{:.1f}"),
@@ -225,9 +283,10 @@ TABLE_ROWS = (
     ("peak_gpu_bytes", "peak GPU memory (GiB)", "{:.2f}"),
     ("max_frames_per_pack", "largest --max-frames-per-pack that fits", "{}"),
     ("ceiling_rtfx_per_actor", "stand-in: ceiling RTFx per actor, alone", "{:,.0f}"),
+    ("ceiling_rtfx_per_actor_wall", "  same, by wall time", "{:,.0f}"),
     ("ceiling_rtfx_per_actor_with_decode", "stand-in: ceiling RTFx per actor, decoding", "{:,.0f}"),
     ("decode_capacity_rtfx", "stand-in: decoders' capacity (FLAC), RTFx", "{:,.0f}"),
-    ("actor_host_seconds_per_audio_second", "stand-in: actor host s per audio s", "{:.2e}"),
+    ("actor_host_seconds_per_audio_second", "stand-in: actor host CPU s per audio s", "{:.2e}"),
 )
 SCALE_ROWS = (
     ("utterances", "scale: manifest rows", "{}"),
@@ -263,6 +322,12 @@ def format_table(result: dict) -> str:
     for part, v in result.get("actor_host_seconds_per_audio_second_parts", {}).items():
         per_batch = result["actor_host_seconds_per_batch_parts"][part]
         lines.append(f"{'  host part ' + part:<42} {v:.2e} s/audio s, {per_batch * 1e3:.3f} ms/batch")
+    acc = result.get("features_on_accelerator")
+    if acc:
+        lines.append(f"{'stand-in: ceiling, features on the actor':<42} {acc['ceiling_rtfx_per_actor']:,.0f}")
+        lines.append(f"{'  host CPU s per audio s, less features':<42} {acc['actor_host_seconds_per_audio_second']:.2e}")
+        lines.append(f"{'  features on ' + acc['features_device'] + ', s per audio s':<42} "
+                     f"{acc['features_seconds_per_audio_second']:.2e}")
     for r, alone in result.get("busy_actor_alone_at_rtfx", {}).items():
         lines.append(f"{'stand-in: busy at R=' + r + ', actor alone':<42} {alone:.1%}")
     for r, busy in result.get("busy_at_rtfx", {}).items():
@@ -277,6 +342,13 @@ def format_table(result: dict) -> str:
         lines.append(f"{'cores per accelerator at 4000x, ' + codec:<42} "
                      f"{n['features_on_cpu']:.2f} (features on CPU), "
                      f"{n['features_on_accelerator']:.2f} (on accelerator)")
+    compared = result.get("compared_ratios", {})
+    if compared:
+        lines.append("")
+        lines.append("compared between runs (within 10 %), with the spread of this run's repeats:")
+        for name, v in compared.items():
+            s = v["repeat_spread"]
+            lines.append(f"  {name:<54} {v['value']:.4g}  (repeats {'n/a' if s is None else format(s, '.1%')})")
     for error in result.get("scale", {}).get("errors", []):
         lines.append(f"scale: {error[:120]}")
     for key, label, fmt in SCALE_ROWS:
@@ -289,4 +361,4 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchmarkConfig", "format_table", "run_benchmark"]
+__all__ = ["BenchmarkConfig", "compare_runs", "compared_ratios", "format_table", "run_benchmark"]

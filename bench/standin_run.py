@@ -1,15 +1,23 @@
 """The pipeline with the model's time taken out (issue 21): the stand-in accelerator
 (``pipeline/stages/standin.py``) in place of the forward.
 
-* ``actor_ceiling``: the inference actor alone, in this process, on decoded batches whose features
-  are precomputed, with ``R = inf``: RTFx per actor (audio seconds ÷ wall seconds of back-to-back
-  calls) and its host time per audio second and per call, split into parts.
+* ``actor_ceiling``: the inference actor alone, in this process, on decoded batches (features
+  precomputed, or with ``features_on="accelerator"`` the samples), with ``R = inf``: audio seconds
+  per **CPU** second of the calling thread (at ``R = inf`` the actor's work is all host CPU, so its
+  CPU time is its cost, and other load on the machine barely moves it; the wall-clock rate is kept
+  beside it), over ``CEILING_WINDOWS`` windows, the median reported; its host time per audio
+  second and per call, split into parts (CPU seconds too).
 * ``actor_alone_busy``: the same actor at ``R``, called by ``CONCURRENT_CALLS`` threads as Ray's
   threaded actor calls it: held time ÷ wall time, what the overlap of host work and forwards gives
-  when nothing else limits it.
-* ``steady_figures``: RTFx and busy of a pipeline run's written rows between its first and last
-  batch (the actor's steady state, load and ramp left out).
+  when nothing else limits it (median of ``BUSY_REPEATS``).
+* ``steady_figures``: RTFx and busy of a pipeline run's written rows in its steady state: from the
+  end of the batch that ends ``STEADY_TRIM`` into the run's batches to the one ``1 - STEADY_TRIM``
+  into them (actor start, model load, the first batches' wait and the last stragglers left out).
 * ``limiter``: which capacity bounds the busy fraction at ``R``, from measured capacities.
+
+Every pipeline run at each ``R`` is repeated (``repeats``) and medians reported; ``ratio_spreads``
+says, for each figure that two benchmark runs are compared on, how far its repeats within this run
+lie apart ((max - min) ÷ median).
 """
 
 from __future__ import annotations
@@ -25,29 +33,41 @@ import pyarrow as pa
 BUSY_RTFX = (1000.0, 4000.0, 8000.0)
 HOST_PARTS = ("arrow_to_numpy", "packing", "to_device", "results", "results_to_arrow")
 BUSY_GOAL = 0.95
+CEILING_WINDOWS = 5           # windows of the actor-alone ceiling, the median reported
+CEILING_WINDOW_CPU_S = 0.4    # CPU seconds of actor calls per window, at least
+BUSY_REPEATS = 3              # runs of the actor-alone busy at each R
+STEADY_TRIM = 0.1             # share of a run's batches left out at each end of its steady state
 
 
-def decoded_table(waves: list[np.ndarray]) -> pa.Table:
-    """Decode-stage output for ``waves`` (16 kHz): features precomputed, one segment each."""
+def decoded_table(waves: list[np.ndarray], features_on: str = "cpu", numerics: str = "transformers") -> pa.Table:
+    """Decode-stage output for ``waves`` (16 kHz), one segment each: features precomputed, or with
+    ``features_on="accelerator"`` the samples with the frame counts the decoders compute."""
     from model import log_mel
+    from model.features import num_feature_frames
     from pipeline.sinks.schema import decoded_schema
 
     rows = []
     for i, wave in enumerate(waves):
-        f = np.ascontiguousarray(log_mel(wave), dtype=np.float32)
-        rows.append({"id": f"utt{i:05d}", "source": f"utt{i:05d}.flac", "error": None,
-                     "duration_s": wave.size / 16000, "features": f.tobytes(),
-                     "num_frames": f.shape[0], "segment_frames": [f.shape[0]], "silent": False})
+        row = {"id": f"utt{i:05d}", "source": f"utt{i:05d}.flac", "error": None,
+               "duration_s": wave.size / 16000, "silent": False}
+        if features_on == "accelerator":
+            frames = num_feature_frames(wave.size, numerics=numerics)
+            row.update(samples=np.ascontiguousarray(wave, np.float32).tobytes(), segment_samples=[wave.size],
+                       num_frames=frames, segment_frames=[frames])
+        else:
+            f = np.ascontiguousarray(log_mel(wave, numerics=numerics), dtype=np.float32)
+            row.update(features=f.tobytes(), num_frames=f.shape[0], segment_frames=[f.shape[0]])
+        rows.append(row)
     return pa.Table.from_pylist(rows, schema=decoded_schema())
 
 
-def _actor(checkpoint: Path, cfg, rtfx: float):
+def _actor(checkpoint: Path, cfg, rtfx: float, features_on: str = "cpu"):
     from pipeline.model_ref import ModelSpec
     from pipeline.stages.inference import Transcriber
 
-    return Transcriber(ModelSpec(str(checkpoint), device=cfg.device, dtype=cfg.dtype), editing_steps=1,
-                       max_frames_per_pack=cfg.max_frames_per_pack, num_threads=1, with_audio=False,
-                       simulate_rtfx=rtfx)
+    return Transcriber(ModelSpec(str(checkpoint), device=cfg.device, dtype=cfg.dtype, numerics=cfg.numerics),
+                       editing_steps=1, max_frames_per_pack=cfg.max_frames_per_pack, num_threads=1,
+                       with_audio=False, simulate_rtfx=rtfx, features_on=features_on)
 
 
 def _batches(table: pa.Table, budget: int) -> list[pa.Table]:
@@ -57,33 +77,57 @@ def _batches(table: pa.Table, budget: int) -> list[pa.Table]:
     return [table.slice(i, rows) for i in range(0, table.num_rows, rows)]
 
 
-def actor_ceiling(checkpoint: Path, table: pa.Table, cfg, min_seconds: float = 1.0) -> dict:
-    """RTFx of the actor alone at ``R = inf`` (passes over ``table`` for at least ``min_seconds``
-    and 3 passes) and its host seconds per audio second and per call, by part (``other``: what no
-    part covers: Ray Data's batch slicing here, the loop)."""
-    actor = _actor(checkpoint, cfg, math.inf)
+def spread(values: list[float]) -> float | None:
+    """(max - min) ÷ median of repeated measurements; ``None`` for fewer than two or a zero median."""
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2 or not np.median(vals):
+        return None
+    return float((max(vals) - min(vals)) / np.median(vals))
+
+
+def actor_ceiling(checkpoint: Path, table: pa.Table, cfg, *, features_on: str = "cpu",
+                  windows: int = CEILING_WINDOWS, window_cpu_s: float = CEILING_WINDOW_CPU_S) -> dict:
+    """The actor alone at ``R = inf`` (module docstring): ``ceiling_rtfx_per_actor`` (median over
+    ``windows`` of audio ÷ CPU seconds; each window passes over ``table`` until ``window_cpu_s``),
+    its runs, the wall-clock rate, and host CPU seconds per audio second and per call by part
+    (``other``: what no part covers, the loop and Arrow slicing here). With
+    ``features_on="accelerator"`` the ``features`` part is the batched log-mel on the actor's device,
+    which on a GPU is device time, not host time."""
+    actor = _actor(checkpoint, cfg, math.inf, features_on)
+    actor.clock = time.thread_time
     batches = _batches(table, cfg.max_frames_per_pack)
     audio = float(np.sum(table.column("duration_s").to_numpy()))
     actor(batches[0])  # first call: lazy imports, allocator
-    actor.parts.clear()
-    passes, calls, start = 0, 0, time.perf_counter()
-    while passes < 3 or time.perf_counter() - start < min_seconds:
-        for batch in batches:
-            actor(batch)
-            calls += 1
-        passes += 1
-    wall = time.perf_counter() - start
-    parts = dict(actor.parts)
-    split = {k: parts.get(k, 0.0) for k in HOST_PARTS}
-    split["other"] = max(0.0, wall - sum(split.values()) - parts.get("held", 0.0))
-    total_audio = audio * passes
+    actor(batches[0])
+    parts_total: dict[str, float] = {}
+    rates, wall_rates, cpu_total, audio_total, calls = [], [], 0.0, 0.0, 0
+    for _ in range(windows):
+        actor.parts.clear()
+        cpu0, wall0, passes = time.thread_time(), time.perf_counter(), 0
+        while passes < 1 or time.thread_time() - cpu0 < window_cpu_s:
+            for batch in batches:
+                actor(batch)
+                calls += 1
+            passes += 1
+        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        rates.append(audio * passes / cpu)
+        wall_rates.append(audio * passes / wall)
+        cpu_total += cpu
+        audio_total += audio * passes
+        for k, v in actor.parts.items():
+            parts_total[k] = parts_total.get(k, 0.0) + v
+    names = HOST_PARTS + (("features",) if features_on == "accelerator" else ())
+    split = {k: parts_total.get(k, 0.0) for k in names}
+    split["other"] = max(0.0, cpu_total - sum(split.values()))
     return {
-        "ceiling_rtfx_per_actor": total_audio / wall,
-        "actor_host_seconds_per_audio_second": wall / total_audio,
-        "actor_host_seconds_per_audio_second_parts": {k: v / total_audio for k, v in split.items()},
+        "ceiling_rtfx_per_actor": float(np.median(rates)),
+        "ceiling_rtfx_per_actor_runs": rates,
+        "ceiling_rtfx_per_actor_wall": float(np.median(wall_rates)),
+        "actor_host_seconds_per_audio_second": cpu_total / audio_total,
+        "actor_host_seconds_per_audio_second_parts": {k: v / audio_total for k, v in split.items()},
         "actor_host_seconds_per_batch_parts": {k: v / calls for k, v in split.items()},
         "actor_rows_per_batch": batches[0].num_rows,
-        "actor_ceiling_passes": passes,
+        "actor_ceiling_calls": calls,
     }
 
 
@@ -114,22 +158,38 @@ def actor_alone_busy(checkpoint: Path, table: pa.Table, cfg, rtfx: float, passes
     return actor.parts["held"] / (time.perf_counter() - start)
 
 
-def steady_figures(output: Path) -> dict:
-    """RTFx and busy between the first and the last batch end of the written rows (batches are
-    told apart by their end time): audio and held time of the batches after the first ÷ that span.
-    With one batch only, the actor's whole lifetime (from its start) is the span."""
+def steady_window(ends: np.ndarray, trim: float = STEADY_TRIM) -> tuple[float, float] | None:
+    """(start, end) of a run's steady state from its batches' end times: from the end of the batch
+    ``trim`` into the sorted distinct ends to the one ``1 - trim`` into them (at least the first
+    and last batch are left out at the start); ``None`` with fewer than three batches."""
+    distinct = np.unique(ends)
+    if distinct.size < 3:
+        return None
+    lo = max(1, int(math.floor(trim * (distinct.size - 1))))
+    hi = min(distinct.size - 1, int(math.ceil((1 - trim) * (distinct.size - 1))))
+    if hi <= lo:
+        lo, hi = 0, distinct.size - 1
+    return float(distinct[lo]), float(distinct[hi])
+
+
+def steady_figures(output: Path, trim: float = STEADY_TRIM) -> dict:
+    """RTFx and busy of the written rows in the steady state (:func:`steady_window`): audio and held
+    time of the batches that end inside the window, after its start, ÷ its length. With fewer than
+    three batches, the actor's whole lifetime (from its start) is the span."""
     import pyarrow.parquet as pq
 
     columns = ["duration_s", "infer_seconds", "infer_batch_end", "infer_actor_start"]
     table = pa.concat_tables([pq.read_table(f, columns=columns) for f in sorted(output.rglob("*.parquet"))])
     ends = table.column("infer_batch_end").to_numpy()
-    first, last = float(ends.min()), float(ends.max())
-    later = ends > first
-    if not later.any():
-        first = float(table.column("infer_actor_start").to_numpy().min())
-        later = np.ones(len(ends), bool)
-    audio = float(np.nansum(table.column("duration_s").to_numpy()[later]))
-    held = float(np.nansum(table.column("infer_seconds").to_numpy(zero_copy_only=False)[later].astype(float)))
+    window = steady_window(ends, trim)
+    if window is None:
+        first, last = float(table.column("infer_actor_start").to_numpy().min()), float(ends.max())
+        inside = np.ones(len(ends), bool)
+    else:
+        first, last = window
+        inside = (ends > first) & (ends <= last)
+    audio = float(np.nansum(table.column("duration_s").to_numpy()[inside]))
+    held = float(np.nansum(table.column("infer_seconds").to_numpy(zero_copy_only=False)[inside].astype(float)))
     span = last - first
     return {"rtfx": audio / span if span > 0 else None, "busy": held / span if span > 0 else None,
             "batches": int(len(np.unique(ends)))}
@@ -148,18 +208,47 @@ def limiter(rtfx: float, busy: float | None, decode_capacity: float | None, acto
     return "Ray transfer/scheduling"
 
 
-def cores_budget(costs: dict, host_s_per_audio_s: float, at_rtfx: float = 4000.0) -> dict:
-    """CPU cores per accelerator at ``at_rtfx`` per codec: decoding (+ features on the CPU) of
-    ``at_rtfx`` audio seconds per second, plus the actor's own host time for them."""
+def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_features_on_accelerator: float,
+                 at_rtfx: float = 4000.0) -> dict:
+    """CPU cores per accelerator at ``at_rtfx`` per codec, all from CPU-time figures of one run:
+    ``features_on_cpu`` = decoding + features of ``at_rtfx`` audio seconds per second
+    (``cores_per_1000x``) + the actor's host time on features; ``features_on_accelerator`` =
+    decoding alone (``decode_cores_per_1000x``) + the actor's host time on samples without the
+    features themselves (the accelerator computes them)."""
     out = {}
-    actor = at_rtfx * host_s_per_audio_s
+    scale = at_rtfx / 1000.0
     for codec, cost in costs.items():
         if cost.get("cores_per_1000x") is None or cost.get("decode_cores_per_1000x") is None:
             continue
-        scale = at_rtfx / 1000.0
-        out[codec] = {"features_on_cpu": scale * cost["cores_per_1000x"] + actor,
-                      "features_on_accelerator": scale * cost["decode_cores_per_1000x"] + actor}
+        out[codec] = {"features_on_cpu": scale * cost["cores_per_1000x"] + at_rtfx * host_s_per_audio_s,
+                      "features_on_accelerator": scale * cost["decode_cores_per_1000x"]
+                      + at_rtfx * host_s_per_audio_s_features_on_accelerator}
     return out
+
+
+def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict[str, dict]:
+    """Each R (``inf`` first) ``cfg.repeats`` times, the R's taking turns; every run's figures."""
+    from bench.pipeline_run import _run_pipeline
+
+    names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for repeat in range(cfg.repeats):
+        for name in names:
+            echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
+                 f"run {repeat + 1} of {cfg.repeats} ...")
+            out = tmp / f"out-{name}-{repeat}"
+            wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
+            steady = steady_figures(out)
+            runs[name].append({"wall_seconds": wall, "rtfx": audio / wall,
+                               "accelerator_busy": summary["accelerator_busy"],
+                               "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
+                               "batches": steady["batches"]})
+    return runs
+
+
+def _median(runs: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in runs if r[key] is not None]
+    return float(np.median(vals)) if vals else None
 
 
 def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, echo=print) -> dict:
@@ -173,50 +262,67 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
     from bench.corpus import write_checkpoint
 
     out: dict = {}
+    spreads: dict[str, float | None] = {}
+    numerics = model.numerics
     with tempfile.TemporaryDirectory(prefix="nle-standin-") as tmp:
         tmp = Path(tmp)
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
-        table = decoded_table(waves)
-        echo("stand-in accelerator: the actor alone, R = inf ...")
+        table = decoded_table(waves, numerics=numerics)
+        echo("stand-in accelerator: the actor alone, R = inf (CPU time) ...")
         out.update(actor_ceiling(checkpoint, table, cfg))
+        spreads["ceiling_rtfx_per_actor"] = spread(out["ceiling_rtfx_per_actor_runs"])
+        echo("stand-in accelerator: the actor alone, R = inf, features on the actor ...")
+        acc = actor_ceiling(checkpoint, decoded_table(waves, "accelerator", numerics), cfg,
+                            features_on="accelerator")
+        features_share = acc["actor_host_seconds_per_audio_second_parts"]["features"]
+        out["features_on_accelerator"] = {
+            "ceiling_rtfx_per_actor": acc["ceiling_rtfx_per_actor"],
+            "ceiling_rtfx_per_actor_runs": acc["ceiling_rtfx_per_actor_runs"],
+            # what the actor's host still does: everything but the features (the accelerator's work)
+            "actor_host_seconds_per_audio_second": acc["actor_host_seconds_per_audio_second"] - features_share,
+            "features_seconds_per_audio_second": features_share,
+            "features_device": str(model.device),
+            "actor_host_seconds_per_audio_second_parts": acc["actor_host_seconds_per_audio_second_parts"],
+        }
         echo("stand-in accelerator: the actor alone at each R, concurrent calls ...")
-        out["busy_actor_alone_at_rtfx"] = {f"{r:g}": actor_alone_busy(checkpoint, table, cfg, r)
-                                           for r in cfg.simulate_rtfx}
-        if not cfg.pipeline:
-            return out
-        import ray
+        alone = {}
+        for r in cfg.simulate_rtfx:
+            values = [actor_alone_busy(checkpoint, table, cfg, r) for _ in range(BUSY_REPEATS)]
+            alone[f"{r:g}"] = float(np.median(values))
+            spreads[f"busy_actor_alone_at_rtfx.{r:g}"] = spread(values)
+        out["busy_actor_alone_at_rtfx"] = alone
+        if cfg.pipeline:
+            import ray
 
-        from bench.pipeline_run import _run_pipeline, quiet_ray_data, write_corpus
+            from bench.pipeline_run import quiet_ray_data, write_corpus
 
-        cores = int(cfg.threads or psutil.cpu_count() or 1)
-        write_corpus(waves, tmp / "corpus", copies=cfg.scale_factor)
-        audio = cfg.scale_factor * sum(w.size for w in waves) / 16000
-        started_ray = not ray.is_initialized()
-        if started_ray:
-            ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
-        runs: dict[str, dict] = {}
-        try:
-            with quiet_ray_data():
-                for rtfx in (math.inf, *cfg.simulate_rtfx):
-                    name = "inf" if math.isinf(rtfx) else f"{rtfx:g}"
-                    echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus ...")
-                    wall, summary = _run_pipeline(tmp / "corpus", tmp / f"out-{name}", checkpoint, cfg, 1,
-                                                  simulate_rtfx=rtfx)
-                    steady = steady_figures(tmp / f"out-{name}")
-                    runs[name] = {"wall_seconds": wall, "rtfx": audio / wall,
-                                  "accelerator_busy": summary["accelerator_busy"],
-                                  "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
-                                  "batches": steady["batches"]}
-        finally:
+            cores = int(cfg.threads or psutil.cpu_count() or 1)
+            write_corpus(waves, tmp / "corpus", copies=cfg.scale_factor)
+            audio = cfg.scale_factor * sum(w.size for w in waves) / 16000
+            started_ray = not ray.is_initialized()
             if started_ray:
-                ray.shutdown()
+                ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
+            try:
+                with quiet_ray_data():
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo)
+            finally:
+                if started_ray:
+                    ray.shutdown()
+    out["ratio_spreads"] = spreads
+    if not cfg.pipeline:
+        return out
     flac = (costs or {}).get("flac", {}).get("cores_per_1000x")
     decode_capacity = (cores - 1) * 1000.0 / flac if flac else None
-    out["ceiling_rtfx_per_actor_with_decode"] = runs["inf"]["steady_rtfx"]
-    out["busy_at_rtfx"] = {k: runs[k]["accelerator_busy"] for k in runs if k != "inf"}
-    out["busy_steady_at_rtfx"] = {k: runs[k]["steady_busy"] for k in runs if k != "inf"}
-    out["busy_limited_by"] = {k: limiter(float(k), runs[k]["steady_busy"], decode_capacity,
-                                         out["ceiling_rtfx_per_actor"]) for k in runs if k != "inf"}
+    rs = [k for k in runs if k != "inf"]
+    out["ceiling_rtfx_per_actor_with_decode"] = _median(runs["inf"], "steady_rtfx")
+    out["busy_at_rtfx"] = {k: _median(runs[k], "accelerator_busy") for k in rs}
+    out["busy_steady_at_rtfx"] = {k: _median(runs[k], "steady_busy") for k in rs}
+    out["busy_limited_by"] = {k: limiter(float(k), out["busy_steady_at_rtfx"][k], decode_capacity,
+                                         out["ceiling_rtfx_per_actor"]) for k in rs}
     out["decode_capacity_rtfx"] = decode_capacity
     out["standin_runs"] = runs
+    spreads["ceiling_rtfx_per_actor_with_decode"] = spread([r["steady_rtfx"] for r in runs["inf"]])
+    for k in rs:
+        spreads[f"busy_at_rtfx.{k}"] = spread([r["accelerator_busy"] for r in runs[k]])
+        spreads[f"busy_steady_at_rtfx.{k}"] = spread([r["steady_busy"] for r in runs[k]])
     return out

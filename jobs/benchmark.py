@@ -3,6 +3,7 @@
     python -m jobs.benchmark --size small --scale-rows 1000000 --json bench.json
     python -m jobs.benchmark --size real --device cuda --json bench-cuda.json   # + largest pack that fits
     python -m jobs.benchmark --null-model --size tiny --json standin.json      # the pipeline without the model
+    python -m jobs.benchmark --compare run1.json run2.json                     # do two runs agree within 10 %?
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip the model's own timings and runs: only the stand-in accelerator's figures "
                         "(ceiling at R = inf, busy at each --simulate-rtfx), features and decoding")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--compare", type=Path, nargs=2, default=None, metavar=("RUN1", "RUN2"),
+                   help="compare two --json files on their compared_ratios (exit 1 when one differs by more "
+                        "than 10 %%); nothing is run")
     p.add_argument("--verbose", action="store_true",
                    help="show Ray's notices and worker output (default: Ray's own log files only)")
     return p.parse_args(argv)
@@ -56,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return compare(*args.compare)
     from model import resolve_device, resolve_dtype
     from bench.core import BenchmarkConfig, format_table, run_benchmark
 
@@ -95,6 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(result, indent=2))
         print(f"\nwrote {args.json}")
     return 0
+
+
+def compare(first: Path, second: Path) -> int:
+    """Print how two benchmark JSONs differ on their compared ratios; 0 when all agree within 10 %."""
+    from bench.core import compare_runs
+
+    try:
+        runs = [json.loads(p.read_text()) for p in (first, second)]
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read a benchmark JSON: {e}", file=sys.stderr)
+        return 2
+    lines, ok = compare_runs(*runs)
+    print("\n".join(lines))
+    print("every compared figure agrees within 10 %" if ok else "some figures differ by more than 10 %")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ class Transcriber:
         """One pack's results and its forward seconds (the stand-in's held time, or the call's)."""
         timed = getattr(self.model, "transcribe_timed", None)
         if timed is not None:
-            results, held = timed(batch, self.editing_steps, parts=self.parts)
+            results, held = timed(batch, self.editing_steps, parts=self.parts, clock=self.clock)
             return results, held
         started = time.perf_counter()
         results = run_pack(self.model, batch, self.editing_steps, self.timestamps)
