@@ -46,6 +46,9 @@ class BenchmarkConfig:
     compare_numerics: bool = True  # time both profiles side by side (bench/numerics_cost.py)
     simulate_rtfx: tuple[float, ...] = (1000.0, 4000.0, 8000.0)  # the stand-in's R for busy_at_rtfx
     null_model: bool = False  # only the stand-in parts: the model's own timings and runs are skipped
+    measure_seconds: float = 0.4  # CPU s per window of the actor ceiling; feature timings last 5x this
+    standin_repeats: int = 2  # runs of the stand-in pipeline at each R, medians reported
+    model_repeats: int = MODEL_REPEATS  # timings of each model-only way, the median reported
 
 
 def _timed(fn, device):
@@ -57,7 +60,7 @@ def _timed(fn, device):
 
 
 def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkConfig) -> dict:
-    """Packed vs padded on the same features: each timed ``MODEL_REPEATS`` times, the two ways
+    """Packed vs padded on the same features: each timed ``cfg.model_repeats`` times, the two ways
     alternating, the median of each reported (one pass of a small corpus takes a second or two,
     where a single timing moves by 10-20 % between runs)."""
     device = model.device
@@ -70,7 +73,7 @@ def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkCo
                 for ids in padded_batch(model, feats[i:i + cfg.padded_batch_size])]
 
     packed_times, padded_times = [], []
-    for _ in range(MODEL_REPEATS):
+    for _ in range(cfg.model_repeats):
         packed_ids, t = _timed(lambda: packed_batches(model, feats, cfg.max_frames_per_pack), device)
         packed_times.append(t)
         padded_ids, t = _timed(padded_all, device)
@@ -163,7 +166,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
             echo("word times: alignment vs inference ...")
             result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
-    result.update(bench_features(waves, threads))
+    result.update(bench_features(waves, threads, min_seconds=5 * cfg.measure_seconds))
     if cfg.compare_numerics and not cfg.null_model:
         from bench.numerics_cost import bench_numerics
 

@@ -15,7 +15,7 @@
   into them (actor start, model load, the first batches' wait and the last stragglers left out).
 * ``limiter``: which capacity bounds the busy fraction at ``R``, from measured capacities.
 
-Every pipeline run at each ``R`` is repeated (``repeats``) and medians reported; ``ratio_spreads``
+Every pipeline run at each ``R`` is repeated (``standin_repeats``) and medians reported; ``ratio_spreads``
 says, for each figure that two benchmark runs are compared on, how far its repeats within this run
 lie apart ((max - min) ÷ median).
 """
@@ -227,15 +227,15 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_feat
 
 
 def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict[str, dict]:
-    """Each R (``inf`` first) ``cfg.repeats`` times, the R's taking turns; every run's figures."""
+    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's figures."""
     from bench.pipeline_run import _run_pipeline
 
     names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
     runs: dict[str, list[dict]] = {name: [] for name in names}
-    for repeat in range(cfg.repeats):
+    for repeat in range(cfg.standin_repeats):
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
-                 f"run {repeat + 1} of {cfg.repeats} ...")
+                 f"run {repeat + 1} of {cfg.standin_repeats} ...")
             out = tmp / f"out-{name}-{repeat}"
             wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
             steady = steady_figures(out)
@@ -269,11 +269,11 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
         table = decoded_table(waves, numerics=numerics)
         echo("stand-in accelerator: the actor alone, R = inf (CPU time) ...")
-        out.update(actor_ceiling(checkpoint, table, cfg))
+        out.update(actor_ceiling(checkpoint, table, cfg, window_cpu_s=cfg.measure_seconds))
         spreads["ceiling_rtfx_per_actor"] = spread(out["ceiling_rtfx_per_actor_runs"])
         echo("stand-in accelerator: the actor alone, R = inf, features on the actor ...")
         acc = actor_ceiling(checkpoint, decoded_table(waves, "accelerator", numerics), cfg,
-                            features_on="accelerator")
+                            features_on="accelerator", window_cpu_s=cfg.measure_seconds)
         features_share = acc["actor_host_seconds_per_audio_second_parts"]["features"]
         out["features_on_accelerator"] = {
             "ceiling_rtfx_per_actor": acc["ceiling_rtfx_per_actor"],

@@ -46,6 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "both are also timed side by side")
     p.add_argument("--simulate-rtfx", type=float, nargs="+", default=[1000.0, 4000.0, 8000.0], metavar="R",
                    help="RTFx of the stand-in accelerator for the busy figures (default: 1000 4000 8000)")
+    p.add_argument("--model-repeats", type=int, default=5,
+                   help="timings of each model-only way (packed, padded), the median reported (default: 5)")
+    p.add_argument("--standin-repeats", type=int, default=2,
+                   help="runs of the stand-in pipeline at each R, medians reported (default: 2)")
+    p.add_argument("--measure-seconds", type=float, default=0.4,
+                   help="CPU seconds of each of the 5 windows of the stand-in ceiling; the feature timings "
+                        "last 5x this (default: 0.4)")
     p.add_argument("--null-model", action="store_true",
                    help="skip the model's own timings and runs: only the stand-in accelerator's figures "
                         "(ceiling at R = inf, busy at each --simulate-rtfx), features and decoding")
@@ -69,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
               file=sys.stderr)
         return 2
+    if args.standin_repeats < 1 or args.model_repeats < 1 or not args.measure_seconds > 0:
+        print("error: --standin-repeats and --model-repeats must be >= 1, --measure-seconds > 0", file=sys.stderr)
+        return 2
     if not all(r > 0 for r in args.simulate_rtfx):
         print("error: --simulate-rtfx values must be > 0 (times real time)", file=sys.stderr)
         return 2
@@ -89,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
                           numerics=args.numerics, timestamps=args.timestamps,
-                          simulate_rtfx=tuple(args.simulate_rtfx), null_model=args.null_model)
+                          simulate_rtfx=tuple(args.simulate_rtfx), null_model=args.null_model,
+                          standin_repeats=args.standin_repeats, measure_seconds=args.measure_seconds,
+                          model_repeats=args.model_repeats)
     from pipeline.cluster import quiet_console
 
     with quiet_console(args.verbose):   # Ray's notices and the core worker's false alarm: logs only

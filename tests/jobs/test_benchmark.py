@@ -47,8 +47,11 @@ def test_written_checkpoint_round_trips(tmp_path, features):
 
 def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     out = tmp_path / "bench.json"
+    # short measurements (the figures are not asserted on, their arithmetic is): 2 model timings, the
+    # stand-in pipeline once per R, 20 ms windows
     assert main(["--size", "tiny", "--count", "4", "--scale-factor", "2", "--repeats", "2", "--device", "cpu",
                  "--codec-seconds", "0.2", "--numerics", "hub", "--simulate-rtfx", "4000",
+                 "--model-repeats", "2", "--standin-repeats", "1", "--measure-seconds", "0.02",
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in KEYS:
@@ -59,8 +62,7 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert 0 <= result["padding_waste_packed"] < result["padding_waste_padded"] < 1
     assert result["padded_same_ids_fraction"] <= 1.0
     # model-only figures are medians of repeated timings, the two ways alternating
-    from bench.core import MODEL_REPEATS
-    assert len(result["packed_seconds_runs"]) == len(result["padded_seconds_runs"]) == MODEL_REPEATS
+    assert len(result["packed_seconds_runs"]) == len(result["padded_seconds_runs"]) == 2
     assert result["packed_seconds"] == float(np.median(result["packed_seconds_runs"]))
     # the actor gets half the cores, the decoders the rest; the busy fraction of each repeat is kept
     assert result["actor_cores"] == max(1, result["cores"] // 2)
@@ -79,14 +81,43 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert result["busy_limited_by"]["4000"] in ("none", "decode CPU", "actor host time", "Ray transfer/scheduling")
     parts = result["actor_host_seconds_per_audio_second_parts"]
     assert sorted(parts) == ["arrow_to_numpy", "other", "packing", "results", "results_to_arrow", "to_device"]
-    # the parts (and a wait of zero at R = inf) add up to the actor's wall time per audio second
+    # the parts (and a wait of zero at R = inf) add up to the actor's CPU time per audio second, the
+    # ceiling is the median of its windows
     assert sum(parts.values()) == pytest.approx(result["actor_host_seconds_per_audio_second"], rel=0.01)
+    assert len(result["ceiling_rtfx_per_actor_runs"]) == 5
+    assert result["ceiling_rtfx_per_actor"] == float(np.median(result["ceiling_rtfx_per_actor_runs"]))
+    # features on the actor: the batched log-mel is a part of its own, left out of the host time
+    acc = result["features_on_accelerator"]
+    acc_parts = acc["actor_host_seconds_per_audio_second_parts"]
+    assert acc["features_seconds_per_audio_second"] == acc_parts["features"] > 0
+    assert acc["actor_host_seconds_per_audio_second"] == pytest.approx(sum(acc_parts.values()) - acc_parts["features"])
+    assert acc["features_device"] == "cpu" and len(acc["ceiling_rtfx_per_actor_runs"]) == 5
     assert sorted(result["decode_vs_limit"]) == codecs and all(r > 0 for r in result["decode_vs_limit"].values())
     assert result["decode_vs_limit_detail"]["flac"]["fastest_plain"] in ("soundfile", "pyav")
     budget = result["cores_per_accelerator_4000x"]
+    host, host_acc = result["actor_host_seconds_per_audio_second"], acc["actor_host_seconds_per_audio_second"]
     for codec in codecs:
-        extra = 4 * (costs[codec]["cores_per_1000x"] - costs[codec]["decode_cores_per_1000x"])
-        assert budget[codec]["features_on_cpu"] - budget[codec]["features_on_accelerator"] == pytest.approx(extra)
+        assert budget[codec]["features_on_cpu"] == pytest.approx(4 * costs[codec]["cores_per_1000x"] + 4000 * host)
+        assert budget[codec]["features_on_accelerator"] == \
+            pytest.approx(4 * costs[codec]["decode_cores_per_1000x"] + 4000 * host_acc)
+    # the figures two runs are compared on, each the figure it names, with its repeats' spread
+    compared = result["compared_ratios"]
+    assert compared["ceiling_rtfx_per_actor"]["value"] == result["ceiling_rtfx_per_actor"]
+    runs = result["ceiling_rtfx_per_actor_runs"]
+    assert compared["ceiling_rtfx_per_actor"]["repeat_spread"] == \
+        pytest.approx((max(runs) - min(runs)) / np.median(runs))
+    assert compared["busy_steady_at_rtfx.4000"]["value"] == result["busy_steady_at_rtfx"]["4000"]
+    assert compared["busy_at_rtfx.4000"]["repeat_spread"] is None        # one run per R here
+    assert compared["decode_vs_limit.opus"]["value"] == result["decode_vs_limit"]["opus"]
+    assert compared["cores_per_accelerator_4000x.aac.features_on_accelerator"]["value"] == \
+        budget["aac"]["features_on_accelerator"]
+    assert sum(v["value"] for k, v in compared.items() if k.startswith("actor_host_share.")) == pytest.approx(1)
+    # --compare: a run agrees with itself; a figure 20 % off is named and fails
+    assert main(["--compare", str(out), str(out)]) == 0
+    other = json.loads(out.read_text())
+    other["compared_ratios"]["decode_vs_limit.mp3"]["value"] *= 1.2
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["--compare", str(out), str(tmp_path / "other.json")]) == 1
     # both numerics profiles timed on the same weights; the hub keeps one frame fewer per utterance
     assert result["numerics"] == "hub"
     profiles = result["numerics_profiles"]
@@ -105,16 +136,23 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert "CPU cores per 1000x real time, mp3" in table and "pipeline overhead" not in table
     assert "stand-in: ceiling RTFx per actor, alone" in table and "busy at R=4000, whole job" in table
     assert "cores per accelerator at 4000x, aac" in table and "decode vs plain path" in table
+    assert "compared between runs (within 10 %)" in table and "stand-in: ceiling, features on the actor" in table
+    assert "decode_vs_limit.mp3" in table and "18.2%  > 10%" in table   # 1.2x apart: 18.2 % of their mean
+    assert "every compared figure agrees within 10 %" in table
 
 
 def test_benchmark_refuses_bad_flags_in_one_line(capsys):
     assert main(["--repeats", "0"]) == 2
     assert main(["--scale-rows", "-1"]) == 2
     assert main(["--simulate-rtfx", "0"]) == 2
+    assert main(["--standin-repeats", "0"]) == 2
+    assert main(["--compare", "/nonexistent/a.json", "/nonexistent/b.json"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
-                   "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0",
-                   "error: --simulate-rtfx values must be > 0 (times real time)"]
+    assert err[:3] == ["error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
+                       "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0",
+                       "error: --simulate-rtfx values must be > 0 (times real time)"]
+    assert err[3] == "error: --standin-repeats and --model-repeats must be >= 1, --measure-seconds > 0"
+    assert err[4].startswith("error: cannot read a benchmark JSON: ") and len(err) == 5
 
 
 def test_largest_fitting_pack_search():

@@ -183,3 +183,58 @@ def test_rows_per_call_follow_the_frame_budget():
     assert rows_per_call(100) == 8 and rows_per_call(10**7) == 512
     with pytest.raises(ValueError):
         rows_per_call(0)
+
+
+def test_steady_window_leaves_out_the_first_and_last_batches():
+    from bench.standin_run import steady_window
+
+    ends = np.repeat(np.arange(100.0, 121.0), 3)          # 21 batches of 3 rows, one a second
+    assert steady_window(ends) == (102.0, 118.0)          # 10 % of the 20 gaps at each end
+    assert steady_window(np.array([5.0, 6.0, 7.0, 7.0])) == (6.0, 7.0)   # the first batch always out
+    assert steady_window(np.array([5.0, 6.0])) is None
+
+
+def test_steady_figures_count_the_batches_inside_the_window(tmp_path):
+    import pyarrow.parquet as pq
+
+    from bench.standin_run import steady_figures
+
+    # 11 batches ending 1 s apart, each 2 rows of 10 s audio and 0.25 s held: RTFx 20, busy 0.5
+    ends = [1000.0 + k for k in range(11) for _ in range(2)]
+    table = pa.table({"duration_s": [10.0] * 22, "infer_seconds": [0.25] * 22, "infer_batch_end": ends,
+                      "infer_actor_start": [990.0] * 22})
+    pq.write_table(table.slice(0, 10), tmp_path / "a.parquet")
+    pq.write_table(table.slice(10), tmp_path / "b.parquet")
+    got = steady_figures(tmp_path)
+    # window: the end of batch 1 to that of batch 9 (8 s), batches 2..9 inside
+    assert got == {"rtfx": pytest.approx(8 * 20 / 8), "busy": pytest.approx(8 * 0.5 / 8), "batches": 11}
+
+
+def test_spread_and_cores_budget_arithmetic():
+    from bench.standin_run import cores_budget, limiter, spread
+
+    assert spread([1.0, 1.1, 0.9]) == pytest.approx(0.2)
+    assert spread([2.0]) is None and spread([]) is None and spread([None, 3.0]) is None
+    costs = {"flac": {"cores_per_1000x": 0.5, "decode_cores_per_1000x": 0.2},
+             "opus": {"cores_per_1000x": None, "error": "no decoder"}}
+    budget = cores_budget(costs, 1e-5, 4e-6)
+    # 4 x decoding (+ features) per 1000x, plus 4000 audio s/s x the actor's host CPU s per audio s
+    assert budget == {"flac": {"features_on_cpu": pytest.approx(2.0 + 0.04),
+                               "features_on_accelerator": pytest.approx(0.8 + 0.016)}}
+    assert limiter(4000, 0.5, decode_capacity=2400, actor_capacity=90_000) == "decode CPU"
+    assert limiter(4000, 0.5, decode_capacity=9000, actor_capacity=3000) == "actor host time"
+    assert limiter(4000, 0.5, decode_capacity=9000, actor_capacity=90_000) == "Ray transfer/scheduling"
+    assert limiter(4000, 0.96, decode_capacity=100, actor_capacity=100) == "none"
+
+
+def test_compare_runs_names_each_figure_and_its_difference():
+    from bench.core import compare_runs
+
+    a = {"compared_ratios": {"x": {"value": 1.0}, "y": {"value": 0.5}, "only_a": {"value": 2.0}}}
+    b = {"compared_ratios": {"x": {"value": 1.05}, "y": {"value": 0.6}}}
+    lines, ok = compare_runs(a, b)
+    assert not ok
+    assert [line.split()[0] for line in lines[1:]] == ["x", "y", "only_a"]
+    assert lines[1].split()[-1] == "4.9%" and lines[2].split()[-3:] == ["18.2%", ">", "10%"]
+    assert lines[3].endswith("only in run 1")
+    assert compare_runs(a, a)[1]
