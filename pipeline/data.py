@@ -89,7 +89,7 @@ class TranscriberConfig:
     max_duration_seconds: float = 3600.0
     max_segment_seconds: float = 40.0
     silence_dbfs: float = -60.0
-    normalizer: str = "english"
+    normalizer: str = "leaderboard"
     s3_endpoint: str | None = None
     with_audio: bool = False
     numerics: str | None = None     # hub | transformers; None: the checkpoint's own (model-spec §9)
@@ -379,7 +379,7 @@ def write_results(ds, uri: str, *, summary: bool = True, overwrite: bool = False
 
 # --- evaluation and pseudo-label filters as Dataset functions ----------------------------------
 
-def score(ds, *, normalizer: str = "english"):
+def score(ds, *, normalizer: str = "leaderboard"):
     """``ds`` (transcript rows with ``reference`` and ``text``) with ``wer_errors``/``wer_words``
     recomputed with ``normalizer`` (``english``, ``leaderboard``, ``whisper``, ``basic``,
     ``none``); other columns unchanged. Lazy."""
@@ -429,7 +429,7 @@ def _decide_batch(batch: pa.Table, *, filters, normalizer: str, kept_only: bool)
     return batch.filter(batch["keep"]) if kept_only else batch
 
 
-def pseudo_label_filter(ds, filters=None, *, normalizer: str = "english", kept_only: bool = False):
+def pseudo_label_filter(ds, filters=None, *, normalizer: str = "leaderboard", kept_only: bool = False):
     """``ds`` (transcript rows) with the pseudo-label decision of ``jobs.pseudo_label``
     (``pipeline.pseudo_label.quality.apply_filters``): the quality columns
     (``draft_disagreement`` float32, ``language`` string, ``unique_word_ratio``, rates, ...),

@@ -121,3 +121,21 @@ def test_api_mistakes_are_one_line_naming_parameters(ray_session):
         transcriber(ray.data.from_items([{"id": "a", "audio": b"x", "confidence": 1.0}]))
     with pytest.raises(ConfigError, match=r"audio column 'audio' is int64"):
         transcriber(ray.data.from_items([{"id": "a", "audio": 3}]))
+
+
+def test_api_defaults_are_the_jobs_defaults():
+    """Every setting the API shares with ``jobs.transcribe`` has the job's default (the README
+    promises "same names and defaults"), and the scoring helpers default to the job's normaliser."""
+    import dataclasses
+    import inspect
+
+    from pipeline.config import TranscribeConfig
+
+    job = {f.name: f for f in dataclasses.fields(TranscribeConfig)}
+    shared = [f for f in dataclasses.fields(TranscriberConfig) if f.name in job]
+    assert len(shared) >= 15
+    for f in shared:
+        assert f.default == job[f.name].default, f.name
+    assert job["normalizer"].default == "leaderboard"
+    for fn in (score, pseudo_label_filter):
+        assert inspect.signature(fn).parameters["normalizer"].default == "leaderboard"
