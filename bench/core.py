@@ -122,7 +122,34 @@ def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2
     return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall,
             # --features-on accelerator's one call per pack, run here on the CPU
             "features_batched_rtf_per_core": audio_s / batch_wall / threads,
-            "features_batched_seconds": batch_wall}
+            "features_batched_seconds": batch_wall,
+            **features_cpu_rates(waves, packs, min_seconds)}
+
+
+def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], min_seconds: float) -> dict:
+    """Audio seconds per CPU second of per-utterance ``log_mel`` and of one batched call per pack, on
+    one torch thread, passes alternating until each has ``min_seconds`` of CPU (and 3), medians:
+    what the choice of ``--features-on`` rests on (wall time on a shared machine with several torch
+    threads moved these by 10-30x)."""
+    from pipeline.stages.features_batch import log_mel_batch
+
+    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    ways = {"per_utterance": lambda: [log_mel(w) for w in waves],
+            "batched": lambda: [log_mel_batch(p) for p in packs]}
+    runs: dict[str, list[float]] = {k: [] for k in ways}
+    try:
+        while any(len(r) < 3 or sum(r) < min_seconds for r in runs.values()):
+            for name, fn in ways.items():
+                start = time.process_time()
+                fn()
+                runs[name].append(time.process_time() - start)
+    finally:
+        torch.set_num_threads(threads)
+    per, batched = (audio_s / float(np.median(runs[k])) for k in ("per_utterance", "batched"))
+    return {"features_cpu_rtf_one_thread": per, "features_batched_cpu_rtf_one_thread": batched,
+            "features_batched_vs_per_utterance_cpu": per / batched}
 
 
 def bench_real_10s(model) -> float:
@@ -233,6 +260,7 @@ def compared_ratios(result: dict) -> dict:
     add("ceiling_rtfx_per_actor.features_on_accelerator", acc.get("ceiling_rtfx_per_actor"),
         acc.get("ceiling_rtfx_per_actor_runs"))
     add("ceiling_rtfx_per_actor_with_decode", result.get("ceiling_rtfx_per_actor_with_decode"))
+    add("features_batched_vs_per_utterance_cpu", result.get("features_batched_vs_per_utterance_cpu"))
     for group in ("busy_at_rtfx", "busy_steady_at_rtfx", "busy_actor_alone_at_rtfx"):
         for r, v in result.get(group, {}).items():
             add(f"{group}.{r}", v)
@@ -282,6 +310,8 @@ TABLE_ROWS = (
     ("alignment_share", "word times: alignment / inference time", "{:.1%}"),
     ("features_rtf_per_core", "features: audio s per wall s per core", "{:.0f}"),
     ("features_batched_rtf_per_core", "features, one call per pack: same", "{:.0f}"),
+    ("features_cpu_rtf_one_thread", "features: audio s per CPU s, 1 thread", "{:.0f}"),
+    ("features_batched_cpu_rtf_one_thread", "features, one call per pack: same", "{:.0f}"),
     ("real_10s_seconds", "real dims: one 10 s utterance (s)", "{:.2f}"),
     ("peak_gpu_bytes", "peak GPU memory (GiB)", "{:.2f}"),
     ("max_frames_per_pack", "largest --max-frames-per-pack that fits", "{}"),

@@ -126,7 +126,8 @@ class Transcriber:
     forward's). The output is the same as with features from the decoders.
 
     ``parts`` sums the seconds of each part of the calls' host work (``arrow_to_numpy``, ``packing``,
-    ``features`` (on the actor), ``forward``, ``results_to_arrow``; and, with the stand-in,
+    ``features`` (on the actor; ``features_wall`` the same by wall time, the device's time on CUDA),
+    ``forward``, ``results_to_arrow``; and, with the stand-in,
     ``to_device`` and ``held`` inside ``forward``), for the benchmark's breakdown, by ``clock``
     (``time.perf_counter``; the benchmark sets ``time.thread_time`` to count CPU time).
     """
@@ -262,8 +263,10 @@ class Transcriber:
                     refused[k] = f"features failed: {type(e).__name__}: {e}"
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - started
         self._add("features", self.clock() - clock_started)
-        return feats, refused, time.perf_counter() - started
+        self._add("features_wall", elapsed)   # device time on CUDA, whatever ``clock`` counts
+        return feats, refused, elapsed
 
     def _transcribe_one(self, features: np.ndarray):
         try:

@@ -89,7 +89,7 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     # features on the actor: the batched log-mel is a part of its own, left out of the host time
     acc = result["features_on_accelerator"]
     acc_parts = acc["actor_host_seconds_per_audio_second_parts"]
-    assert acc["features_seconds_per_audio_second"] == acc_parts["features"] > 0
+    assert acc["features_seconds_per_audio_second"] >= acc_parts["features"] > 0   # wall >= CPU, one thread
     assert acc["actor_host_seconds_per_audio_second"] == pytest.approx(sum(acc_parts.values()) - acc_parts["features"])
     assert acc["features_device"] == "cpu" and len(acc["ceiling_rtfx_per_actor_runs"]) == 5
     assert sorted(result["decode_vs_limit"]) == codecs and all(r > 0 for r in result["decode_vs_limit"].values())
