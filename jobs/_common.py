@@ -75,8 +75,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                        help="write subtitle/word-time files under OUT/subtitles/ (implies "
                             "--timestamps word)")
     group.add_argument("--features-on", choices=FEATURES_ON, default="cpu",
-                       help="compute log-mel features in the CPU decode tasks or in the inference "
-                            "actor (default: cpu)")
+                       help="compute log-mel features in the CPU decode tasks, or in the inference "
+                            "actor on its device, one batched call per pack (decoders then ship "
+                            "16 kHz samples); default: cpu")
 
 
 def model_options(args: argparse.Namespace) -> dict:

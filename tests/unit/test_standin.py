@@ -62,10 +62,10 @@ def decoded(uids: list[str], feats: dict, *, silent=(), errors=()) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=decoded_schema())
 
 
-def stand_in_actor(rtfx: float, clock: FakeClock, budget: int = 300) -> Transcriber:
+def stand_in_actor(rtfx: float, clock: FakeClock, budget: int = 300, features_on: str = "cpu") -> Transcriber:
     actor = Transcriber(ModelSpec(str(TINY_MODEL), device="cpu"), editing_steps=1,
                         max_frames_per_pack=budget, num_threads=1, with_audio=False,
-                        simulate_rtfx=rtfx)
+                        simulate_rtfx=rtfx, features_on=features_on)
     actor.model._clock, actor.model._sleep = clock, clock.sleep
     return actor
 
@@ -141,15 +141,31 @@ def test_actor_busy_is_held_time_over_lifetime(feats):
     assert accelerator_busy(table) == pytest.approx(round(held / lifetime, 4), abs=1e-4)
 
 
-def test_concurrent_calls_keep_rows_in_order_and_exactly_once(feats):
+def with_samples(uids: list[str]) -> pa.Table:
+    """The decode stage's rows with --features-on accelerator: samples and their frame counts."""
+    from model.features import num_feature_frames
+
+    rows = []
+    for uid in uids:
+        wave = sf.read(TINY_AUDIO / f"{uid}.flac", dtype="float32")[0]
+        frames = num_feature_frames(wave.size)
+        rows.append({"id": uid, "source": uid, "error": None, "duration_s": wave.size / 16000,
+                     "samples": wave.tobytes(), "segment_samples": [wave.size], "num_frames": frames,
+                     "segment_frames": [frames], "silent": False})
+    return pa.Table.from_pylist(rows, schema=decoded_schema())
+
+
+@pytest.mark.parametrize("features_on", ["cpu", "accelerator"])
+def test_concurrent_calls_keep_rows_in_order_and_exactly_once(feats, features_on):
     clock = FakeClock()
-    actor = stand_in_actor(500.0, clock, budget=120)
-    serial = {r["id"]: r["token_ids"] for r in actor(decoded(UIDS, feats)).to_pylist()}
+    actor = stand_in_actor(500.0, clock, budget=120, features_on=features_on)
+    table = (lambda uids: decoded(uids, feats)) if features_on == "cpu" else with_samples
+    serial = {r["id"]: r["token_ids"] for r in actor(table(UIDS)).to_pylist()}
     batches = [UIDS[i:] + UIDS[:i] for i in range(6)]
     outputs: dict[int, list] = {}
 
     def run(k: int) -> None:
-        outputs[k] = actor(decoded(batches[k], feats)).to_pylist()
+        outputs[k] = actor(table(batches[k])).to_pylist()
 
     threads = [threading.Thread(target=run, args=(k,)) for k in range(len(batches))]
     for t in threads:
