@@ -198,7 +198,8 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         from bench.numerics_cost import bench_numerics
 
         echo("numerics profiles: hub vs transformers ...")
-        result["numerics_profiles"] = bench_numerics(model, waves, audio_s, cfg.max_frames_per_pack)
+        result["numerics_profiles"] = bench_numerics(model, waves, audio_s, cfg.max_frames_per_pack,
+                                                     repeats=min(3, cfg.model_repeats))
     costs = None
     if cfg.codecs:
         from bench.codecs import decode_costs, decode_vs_limit, encoded_files

@@ -26,16 +26,18 @@ def _time(fn, device) -> float:
     return time.perf_counter() - start
 
 
-def bench_numerics(model, waves: list[np.ndarray], audio_s: float, max_frames_per_pack: int) -> dict:
+def bench_numerics(model, waves: list[np.ndarray], audio_s: float, max_frames_per_pack: int,
+                   repeats: int = REPEATS) -> dict:
     """Per profile: features seconds (log-mel of the corpus), model seconds (packed, features
     given) and model-only RTFx, stacked frames and editor positions; plus the hub / transformers
-    ratio of each time. ``model`` is any :class:`~model.NarModel`; its weights serve both."""
+    ratio of each time (``repeats`` timings each, alternating, medians). ``model`` is any
+    :class:`~model.NarModel`; its weights serve both."""
     models = {name: model.with_numerics(name) for name in NUMERICS}
     feats = {name: [log_mel(w, numerics=name) for w in waves] for name in NUMERICS}
     for name in NUMERICS:   # warm-up
         packed_batches(models[name], feats[name][:1], max_frames_per_pack)
     times: dict[str, dict[str, list[float]]] = {n: {"features": [], "model": []} for n in NUMERICS}
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         for name in NUMERICS:
             times[name]["features"].append(_time(lambda: [log_mel(w, numerics=name) for w in waves], model.device))
             times[name]["model"].append(_time(

@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--simulate-rtfx", type=float, nargs="+", default=[1000.0, 4000.0, 8000.0], metavar="R",
                    help="RTFx of the stand-in accelerator for the busy figures (default: 1000 4000 8000)")
     p.add_argument("--model-repeats", type=int, default=5,
-                   help="timings of each model-only way (packed, padded), the median reported (default: 5)")
+                   help="timings of each model-only way (packed, padded), the median reported; the numerics "
+                        "profiles are timed min(3, this) times (default: 5)")
     p.add_argument("--standin-repeats", type=int, default=2,
                    help="runs of the stand-in pipeline at each R, medians reported (default: 2)")
     p.add_argument("--measure-seconds", type=float, default=0.4,
