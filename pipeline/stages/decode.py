@@ -365,8 +365,9 @@ def decode_task_memory_bytes(settings: DecodeSettings, batch_rows: int) -> int:
     segment planner takes of it), or at the waveform plus three copies of its features (segments,
     joined, bytes), plus one segment's log-mel working set (STFT and mel buffers, ~13 × that
     segment's waveform). Each finished row holds its features twice (bytes + the Arrow table built
-    from them); with ``features_on="accelerator"`` its samples twice instead. Features are 160 float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On
-    top: :data:`WORKER_BASELINE_BYTES`. Measured: a 1200 s 48 kHz stereo FLAC peaked 371 MiB over
+    from them); with ``features_on="accelerator"`` its samples twice instead. Features are 160
+    float32 every 20 ms (32,000 B/s); the waveform is 64,000 B/s. On top:
+    :data:`WORKER_BASELINE_BYTES`. Measured: a 1200 s 48 kHz stereo FLAC peaked 371 MiB over
     the worker's baseline; this bound gives 398 MiB for it.
     """
     waveform_bps = SAMPLE_RATE * 4
