@@ -20,7 +20,7 @@ from pipeline.retry import StorageUnavailable, find_cause, retry_call
 from pipeline.scoring import is_scorable_reference
 from pipeline.sources.formats import is_librispeech_transcript
 from pipeline.sources.conventions import keep_extensions_of_shared_ids
-from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
+from pipeline.sources.ids import DUPLICATE_ID, base_stem, first_seen, relative_id
 from pipeline.sources.items import (
     ALL_CHANNELS, INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of,
     group_sizes_of,
@@ -68,7 +68,8 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
                 return list(arrow_index(uri, f, settings.columns, unit.root))
         with fs.open(path, "rb") as f:
             if unit.kind == "parquet":
-                return list(parquet_index(uri, f, settings.columns))
+                return list(parquet_index(uri, f, settings.columns,
+                                          base_stem(unit.id_base, uri)))
             return [tar_index(uri, f, settings.columns)]
 
     try:

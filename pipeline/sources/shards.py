@@ -93,9 +93,12 @@ def audio_group_bytes(metadata: pq.FileMetaData, group: int, audio_col: str) -> 
                if chunks.column(i).path_in_schema.split(".", 1)[0] == audio_col)
 
 
-def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
+def parquet_index(uri: str, f, columns: SourceColumns, stem: str | None = None
+                  ) -> Iterator[pa.Table]:
     """Index blocks of one Parquet shard opened as ``f``, whole row groups at a time, each
     remembering its row groups' audio sizes (``items.with_group_sizes``).
+
+    ``stem``: what derived ids start with (default: the shard's stem).
 
     Raises :class:`ConfigError` when the audio column is missing; an unreadable shard yields one
     error row (``<uri>#error``) after the rows read so far.
@@ -114,7 +117,8 @@ def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
         for group in range(shard.num_row_groups):
             size = shard.metadata.row_group(group).num_rows
             part = shard.read_row_group(group, columns=wanted) if wanted else None
-            pending.append(parquet_group_table(uri, part, row, size, group, columns, audio_col))
+            pending.append(parquet_group_table(uri, part, row, size, group, columns, audio_col,
+                                               stem))
             sizes.append((group, audio_group_bytes(shard.metadata, group, audio_col)))
             row += size
             if sum(t.num_rows for t in pending) >= PARQUET_BLOCK_ROWS:

@@ -225,6 +225,29 @@ def test_true_repeats_are_duplicate_rows_and_the_first_wins(ray_session, tmp_pat
         ("u1", "a05"), ("u4", "a06_long"), ("u2", "a02"), ("u3", "a03_twoblocks")}
 
 
+def test_two_inputs_never_share_a_derived_id(ray_session, tmp_path):
+    """Folders, manifests and Parquet shards of two inputs holding the same names: with several
+    inputs derived ids start at their common folder; one input keeps its ids as before."""
+    for folder, clip in (("a", "a02"), ("b", "a04"), ("c", "a05"), ("d", "a06_long")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / ("0000.flac" if folder in "ab" else "x.flac")).write_bytes(
+            flac_bytes(clip))
+    for folder in "cd":
+        write_manifest_jsonl(tmp_path / folder / "m.jsonl", [{"audio_filepath": "x.flac"}])
+    for folder in "ef":
+        (tmp_path / folder).mkdir()
+        write_hf_parquet(tmp_path / folder / "train-0.parquet", [(flac_bytes("a02"), None)],
+                         [folder])
+    inputs = [tmp_path / "a", tmp_path / "b", tmp_path / "c" / "m.jsonl",
+              tmp_path / "d" / "m.jsonl", tmp_path / "e", tmp_path / "f"]
+    _, rows = index_rows(inputs)
+    assert sorted((r["id"], r["error"]) for r in rows) == [
+        (uid, None) for uid in ("a/0000", "b/0000", "c/x", "d/x", "e/train-0/0", "f/train-0/0")]
+    assert {r["id"]: r["source"] for r in rows}["b/0000"] == str(tmp_path / "b" / "0000.flac")
+    for single, uid in zip(inputs[::2], ("0000", "x", "train-0/0")):
+        assert [r["id"] for r in index_rows([single])[1]] == [uid]
+
+
 def test_resume_on_arrow_ids_skips_what_the_output_holds(ray_session, tmp_path):
     manifest = write_id_manifest(tmp_path / "m.jsonl", [("u1", "a01_short"), ("u2", "a02"),
                                                         ("u3", "a04"), ("u1", "a05")])

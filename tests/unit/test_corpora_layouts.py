@@ -21,6 +21,9 @@ from pipeline.sources.manifest import manifest_table
 from pipeline.stages.decode import BadAudio, decode
 from pipeline.storage import Storage
 
+from tests.conftest import TINY_AUDIO
+
+TINY_MANIFEST = TINY_AUDIO.parent / "manifest.jsonl"
 COLS = SourceColumns()
 SETTINGS = IndexSettings(storage=Storage(), columns=COLS)
 
@@ -99,7 +102,7 @@ def test_nemo_tarred_folder_reads_members_references_spans_and_sub_rows(tmp_path
     assert errors == {
         "d": "manifest row 5: member 'd' (from 'd.wav') is not in audio_1.tar",
         "e": "manifest row 6: shard_id 7 names no tar of the set (looked for audio_7.tar among "
-             "2 tars beside the manifest)"}
+             "the set's 2 tars)"}
     assert len(rows) == 6
 
 
@@ -123,6 +126,46 @@ def test_nemo_tarred_parts_give_each_row_once(tmp_path, monkeypatch):
     listing, rows = index_rows(tmp_path)
     assert [u.part for u in plan_units([listing])] == [(0, 2), (1, 2)]
     assert sorted(r["id"] for r in rows) == ["a-sub1@1.5-2.5", "a@0-1", "b", "c", "d", "e"]
+
+
+def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
+    """NeMo's manifest_filepath and tarred_audio_filepaths apart: tars in another folder are read
+    when given as a second --input or when they sit in a subfolder; a manifest whose tars are
+    nowhere to be found is one error line naming its folder, never rows left unread."""
+    from pipeline.sources.listing import list_inputs
+
+    (tmp_path / "shards").mkdir()
+    nemo_tarred(tmp_path / "shards")
+    (tmp_path / "meta").mkdir()
+    manifest = tmp_path / "meta" / "tarred_audio_manifest.json"
+    (tmp_path / "shards" / "tarred_audio_manifest.json").rename(manifest)
+    expected = ["a-sub1@1.5-2.5", "a@0-1", "b", "c", "d", "e"]
+
+    def ids(inputs):
+        listings = list_inputs(tuple(str(i) for i in inputs), "auto", Storage())
+        rows = [r for u in plan_units(listings) for t in unit_tables(u, SETTINGS) for r in t.to_pylist()]
+        return [l.format for l in listings], sorted(r["id"] for r in rows), \
+            sorted(r["id"] for r in rows if r["error"] is None)
+
+    assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"]) == (
+        ["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    assert ids([manifest, tmp_path / "shards"]) == (["nemo-tarred"], expected,
+                                                    ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    with pytest.raises(ConfigError, match=rf"its folder {tmp_path}/meta holds no "
+                                          r"audio_<shard_id>.tar shards; give the tars as a second"):
+        list_inputs((str(manifest),), "auto", Storage())
+    with pytest.raises(ConfigError, match="holds no audio_<shard_id>.tar shards"):
+        list_inputs((str(manifest), str(TINY_MANIFEST)), "auto", Storage())
+    # a folder whose tars sit in a subfolder of the manifest's
+    (tmp_path / "shards").rename(tmp_path / "meta" / "shards")
+    assert ids([tmp_path / "meta"])[1:] == (expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    # two sets in one folder and tars in neither's folder: refused, naming a tar
+    (tmp_path / "meta" / "other").mkdir()
+    (tmp_path / "meta" / "other" / "tarred_audio_manifest.json").write_bytes(
+        manifest.read_bytes())
+    with pytest.raises(ConfigError, match=r"audio_0.tar \(and 1 more\) is in no folder of the 2 "
+                                          "NeMo tarred manifests"):
+        ids([tmp_path / "meta"])
 
 
 # --- gzip manifests ------------------------------------------------------------------------------
