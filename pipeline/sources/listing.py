@@ -193,16 +193,17 @@ def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Lis
         if listing.format == "nemo-tarred" and all(is_nemo_tarred_manifest(f)
                                                    for f in listing.files):
             partner = next((j for j, other in enumerate(listings) if j not in used and j != i
-                            and other.format in ("webdataset", "nemo-tarred") and other.files
-                            and all(extension(f) == "tar" for f in other.files)), None)
+                            and _only_tars(other)), None)
             if partner is None:
                 raise ConfigError(no_tars_message(listing.input, _folder(listing.files[0])))
             used.add(partner)
-            listing = replace(listing, files=listing.files + listings[partner].files,
-                              notes=listing.notes + (
-                                  f"--input {listing.input}: its tars are --input "
-                                  f"{listings[partner].input} ({len(listings[partner].files)} "
-                                  "tar shards)",))
+            tars = tuple(f for f in listings[partner].files if extension(f) == "tar")
+            unread = [f for f in listings[partner].files if extension(f) != "tar"]
+            listing = replace(listing, files=listing.files + tars, notes=listing.notes + (
+                f"--input {listing.input}: its tars are --input {listings[partner].input} "
+                f"({len(tars)} tar shards)" + (
+                    f"; {posixpath.basename(unread[0])} beside them is not read (the manifest "
+                    "given is)" if unread else ""),))
         out.append(listing)
     return out
 
@@ -278,6 +279,15 @@ def _kaldi_units(listing: Listing) -> list[IndexUnit]:
         by_dir[_folder(uri)].append(uri)
     return [IndexUnit("kaldi", tuple(files), folder) for folder, files in sorted(by_dir.items())
             if any(posixpath.basename(f) == KALDI_WAV_SCP for f in files)]
+
+
+def _only_tars(listing: Listing) -> bool:
+    """A listing of tar shards (a pattern, a glob or a folder of them), possibly with the tarred
+    manifest found beside them, that is not itself a manifest given alone."""
+    tars = [f for f in listing.files if extension(f) == "tar"]
+    return listing.format in ("webdataset", "nemo-tarred") and bool(tars) and all(
+        extension(f) == "tar" or is_nemo_tarred_manifest(f) for f in listing.files) and \
+        not is_nemo_tarred_manifest(listing.input)
 
 
 def _set_tars(listing: Listing, manifests: list[str]) -> dict[str, tuple[str, ...]]:

@@ -151,6 +151,13 @@ def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
         ["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
     assert ids([manifest, tmp_path / "shards"]) == (["nemo-tarred"], expected,
                                                     ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    # a manifest beside the tars too: the one given is read, once, and the other named
+    (tmp_path / "shards" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
+    assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"])[:2] == (["nemo-tarred"], expected)
+    (listing,) = list_inputs((str(manifest), str(tmp_path / "shards")), "auto", Storage())
+    assert listing.notes[-1].endswith("(2 tar shards); tarred_audio_manifest.json beside them is "
+                                      "not read (the manifest given is)")
+    (tmp_path / "shards" / "tarred_audio_manifest.json").unlink()
     with pytest.raises(ConfigError, match=rf"its folder {tmp_path}/meta holds no "
                                           r"audio_<shard_id>.tar shards; give the tars as a second"):
         list_inputs((str(manifest),), "auto", Storage())
