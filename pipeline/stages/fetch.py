@@ -187,6 +187,8 @@ def row_group_runs(batch: pa.Table) -> list[tuple[int, int]]:
     of rows of other kinds; a row group's audio column is read once per run."""
     if not batch.num_rows:
         return []
+    if not pc.any(batch.column("audio_column").is_valid()).as_py():
+        return [(0, batch.num_rows)]          # no Parquet rows (a manifest's 10⁶ rows): one run
     uris = batch.column("uri").to_pylist()
     groups = batch.column("row_group").to_pylist()
     kinds = batch.column("audio_column").is_valid().to_pylist()

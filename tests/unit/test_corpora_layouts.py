@@ -469,3 +469,17 @@ def test_nemo_tarred_unreadable_shard_gives_error_rows(tmp_path):
     errors = {r["id"]: r["error"] for r in rows}
     assert errors["c"].startswith("manifest row 4: tar shard audio_1.tar cannot be read")
     assert errors["b"] is None and len(rows) == 6
+
+
+def test_row_group_runs_split_blocks_where_the_row_group_changes():
+    import pyarrow as pa
+
+    from pipeline.sources.items import ITEM_SCHEMA, file_item, parquet_item
+    from pipeline.stages.fetch import row_group_runs
+
+    items = [parquet_item(f"a/{i}", "s", "a.parquet", g, i, "audio") for i, g in
+             enumerate([0, 0, 0, 1, 1])] + [file_item("f1", "x.wav"), file_item("f2", "y.wav")] + \
+        [parquet_item("b/0", "s", "b.parquet", 1, 0, "audio")]
+    table = pa.Table.from_pylist(items, schema=ITEM_SCHEMA)
+    assert row_group_runs(table) == [(0, 3), (3, 5), (5, 7), (7, 8)]
+    assert row_group_runs(table.slice(5, 2)) == [(0, 2)]
