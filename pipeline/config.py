@@ -35,11 +35,12 @@ class SourceColumns:
     offset: str = "offset"       # manifest: start of that span in seconds (NeMo)
 
 
-@dataclass(frozen=True)
-class TranscribeConfig:
-    inputs: tuple[str, ...]
-    output: str
-    format: str = "auto"
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """The settings the jobs and the Ray Data API share, under the jobs' flag names (``--max-frames-
+    per-pack`` is ``max_frames_per_pack``) with the same defaults: the model, the inference pool,
+    the audio rules and the scoring normaliser."""
+
     model: str = DEFAULT_MODEL
     revision: str | None = None
     editing_steps: int = 1
@@ -54,9 +55,21 @@ class TranscribeConfig:
     silence_dbfs: float = -60.0
     normalizer: str = "leaderboard"
     s3_endpoint: str | None = None
+    with_audio: bool = False
+    # Numerics profile (model-spec §9); None: the checkpoint's own, resolved from its config.json.
+    numerics: str | None = None
+    # Language of the references (ISO 639-1): picks the leaderboard normaliser's language and, when
+    # not English, the multilingual scoring rules (pipeline.text); set per dataset by jobs.evaluate.
+    language: str = "en"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscribeConfig(RunSettings):
+    inputs: tuple[str, ...]
+    output: str
+    format: str = "auto"
     resume: bool = False
     overwrite: bool = False
-    with_audio: bool = False
     columns: SourceColumns = field(default_factory=SourceColumns)
     # Base URI for relative audio paths in manifests (Common Voice's ``clips/``); None: the
     # manifest's own folder.
@@ -67,11 +80,6 @@ class TranscribeConfig:
     # ``--channel``: a 0-based channel (int) for every input without its own ``channel`` field,
     # or ``"all"`` (one row per channel, ids ``<id>#ch<N>``); None: the mean of the channels.
     channel: int | str | None = None
-    # Language of the references (ISO 639-1): picks the leaderboard normaliser's language and, when
-    # not English, the multilingual scoring rules (pipeline.text); set per dataset by jobs.evaluate.
-    language: str = "en"
-    # Numerics profile (model-spec §9); None: the checkpoint's own, resolved from its config.json.
-    numerics: str | None = None
     # Word/segment times from the BPE CTC head, and subtitle files under OUT/subtitles/.
     timestamps: str = "none"
     subtitles: tuple[str, ...] = ()

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import DEFAULT_MAX_FRAMES_PER_PACK, DEFAULT_MODEL, ConfigError, \
-    SourceColumns, TranscribeConfig
+from pipeline.config import ConfigError, RunSettings, SourceColumns, TranscribeConfig
 from pipeline.model_ref import ModelSpec, ModelUnavailable
 from pipeline.sinks.schema import output_schema
 from pipeline.sources.ids import strip_extension
@@ -64,8 +63,8 @@ def for_python(message: str) -> str:
     return FLAG.sub(name, message)
 
 
-@dataclass(frozen=True)
-class TranscriberConfig:
+@dataclass(frozen=True, kw_only=True)
+class TranscriberConfig(RunSettings):
     """How to transcribe: the model, the inference pool and the audio rules (the flags of
     ``jobs.transcribe``, same names and defaults), and which columns of the user's rows hold what.
 
@@ -77,23 +76,6 @@ class TranscriberConfig:
     * ``source_column``: an optional column naming where the audio came from (``source``).
     """
 
-    model: str = DEFAULT_MODEL
-    revision: str | None = None
-    device: str = "auto"
-    dtype: str | None = None
-    editing_steps: int = 1
-    actors: tuple[int, int] | None = None
-    gpus_per_actor: float | None = None
-    cpus_per_actor: float | None = None
-    max_frames_per_pack: int = DEFAULT_MAX_FRAMES_PER_PACK
-    max_duration_seconds: float = 3600.0
-    max_segment_seconds: float = 40.0
-    silence_dbfs: float = -60.0
-    normalizer: str = "english"
-    s3_endpoint: str | None = None
-    with_audio: bool = False
-    numerics: str | None = None     # hub | transformers; None: the checkpoint's own (model-spec §9)
-    language: str = "en"            # of the references: the leaderboard normaliser's language
     audio_column: str = "audio"
     id_column: str = "id"
     reference_column: str | None = "text"
@@ -102,16 +84,9 @@ class TranscriberConfig:
     def job_config(self) -> TranscribeConfig:
         """The same settings as the job's config (validated there, messages translated)."""
         try:
-            return TranscribeConfig(
-                inputs=("ray.data.Dataset",), output="ray.data.Dataset", model=self.model,
-                revision=self.revision, device=self.device, dtype=self.dtype,
-                editing_steps=self.editing_steps, actors=self.actors,
-                gpus_per_actor=self.gpus_per_actor, cpus_per_actor=self.cpus_per_actor,
-                max_frames_per_pack=self.max_frames_per_pack,
-                max_duration_seconds=self.max_duration_seconds,
-                max_segment_seconds=self.max_segment_seconds, silence_dbfs=self.silence_dbfs,
-                normalizer=self.normalizer, s3_endpoint=self.s3_endpoint,
-                with_audio=self.with_audio, numerics=self.numerics, language=self.language)
+            shared = {f.name: getattr(self, f.name) for f in fields(RunSettings)}
+            return TranscribeConfig(inputs=("ray.data.Dataset",), output="ray.data.Dataset",
+                                    **shared)
         except ConfigError as e:
             raise ConfigError(for_python(str(e))) from None
 
@@ -377,7 +352,7 @@ def write_results(ds, uri: str, *, summary: bool = True, overwrite: bool = False
 
 # --- evaluation and pseudo-label filters as Dataset functions ----------------------------------
 
-def score(ds, *, normalizer: str = "english"):
+def score(ds, *, normalizer: str = "leaderboard"):
     """``ds`` (transcript rows with ``reference`` and ``text``) with ``wer_errors``/``wer_words``
     recomputed with ``normalizer`` (``english``, ``leaderboard``, ``whisper``, ``basic``,
     ``none``); other columns unchanged. Lazy."""
@@ -427,7 +402,7 @@ def _decide_batch(batch: pa.Table, *, filters, normalizer: str, kept_only: bool)
     return batch.filter(batch["keep"]) if kept_only else batch
 
 
-def pseudo_label_filter(ds, filters=None, *, normalizer: str = "english", kept_only: bool = False):
+def pseudo_label_filter(ds, filters=None, *, normalizer: str = "leaderboard", kept_only: bool = False):
     """``ds`` (transcript rows) with the pseudo-label decision of ``jobs.pseudo_label``
     (``pipeline.pseudo_label.quality.apply_filters``): the quality columns
     (``draft_disagreement`` float32, ``language`` string, ``unique_word_ratio``, rates, ...),

@@ -64,6 +64,18 @@ def log_ray_io_retries() -> None:
     logger.addHandler(handler)
 
 
+def call_main(main, argv: list[str], capsys) -> subprocess.CompletedProcess:
+    """A job's ``main(argv)`` run in this process as a shell would run it: its exit code (argparse's
+    ``SystemExit`` counts) and what it wrote to stdout and stderr."""
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, captured.out, captured.err)
+
+
 def free_port(low: int = 20000, high: int = 45000) -> int:
     """A port that is free together with port + 10000 (SeaweedFS also listens there for gRPC)."""
     for _ in range(200):

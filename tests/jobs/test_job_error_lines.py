@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TINY_AUDIO, TINY_MODEL
+from tests.conftest import TINY_AUDIO, TINY_MODEL, call_main
 
 MODEL = ["--model", str(TINY_MODEL)]
 
 
 def run_main(main, argv: list[str], capsys) -> tuple[int, list[str], str]:
     """(exit code, the non-blank stderr lines, stdout) of ``main(argv)``; argparse's exit counts."""
-    capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, [line for line in captured.err.splitlines() if line.strip()], captured.out
+    result = call_main(main, argv, capsys)
+    return result.returncode, [line for line in result.stderr.splitlines() if line.strip()], \
+        result.stdout
 
 
 def evaluate_cases(tmp_path) -> dict[str, tuple[list[str], int, str]]:

@@ -121,3 +121,28 @@ def test_api_mistakes_are_one_line_naming_parameters(ray_session):
         transcriber(ray.data.from_items([{"id": "a", "audio": b"x", "confidence": 1.0}]))
     with pytest.raises(ConfigError, match=r"audio column 'audio' is int64"):
         transcriber(ray.data.from_items([{"id": "a", "audio": 3}]))
+
+
+def test_api_settings_are_the_jobs_settings():
+    """The API's config is the job's settings under the same names and defaults (the README's
+    promise): each one given reaches the job's config, and the scoring helpers default to the
+    job's normaliser."""
+    import dataclasses
+    import inspect
+
+    from pipeline.config import RunSettings, TranscribeConfig
+
+    given = dict(model="m", revision="r", editing_steps=2, device="cpu", dtype="bfloat16",
+                 actors=(1, 2), gpus_per_actor=0.0, cpus_per_actor=1.0, max_frames_per_pack=900,
+                 max_duration_seconds=60.0, max_segment_seconds=20.0, silence_dbfs=-50.0,
+                 normalizer="basic", s3_endpoint="http://127.0.0.1:1", with_audio=True,
+                 numerics="hub", language="de")
+    assert set(given) == {f.name for f in dataclasses.fields(RunSettings)}
+    job = TranscriberConfig(**given, audio_column="clip").job_config()
+    assert {k: getattr(job, k) for k in given} == given
+    default = TranscriberConfig().job_config()
+    plain = TranscribeConfig(inputs=("x",), output="o")
+    assert all(getattr(default, k) == getattr(plain, k) for k in given)
+    assert plain.normalizer == "leaderboard"
+    for fn in (score, pseudo_label_filter):
+        assert inspect.signature(fn).parameters["normalizer"].default == "leaderboard"

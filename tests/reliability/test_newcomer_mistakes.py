@@ -15,7 +15,7 @@ import pytest
 from pipeline.cluster import fit_resources, plural
 from pipeline.config import ActorResources, ConfigError
 from pipeline.sinks.summary import format_summary, summarize
-from tests.conftest import TINY_AUDIO, free_port
+from tests.conftest import TINY_AUDIO, call_main, free_port
 from tests.reliability.conftest import MODEL, assert_one_line_error
 
 
@@ -23,13 +23,7 @@ def run_main(args: list[str], capsys) -> subprocess.CompletedProcess:
     """``python -m jobs.transcribe ARGS`` in this process; its exit code and streams."""
     from jobs.transcribe import main
 
-    capsys.readouterr()
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+    return call_main(main, args, capsys)
 
 
 @pytest.fixture
