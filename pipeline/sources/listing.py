@@ -178,34 +178,45 @@ def no_tars_message(uri: str, folder: str) -> str:
 def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Listing]:
     """Every ``--input`` listed; a NeMo tarred manifest given alone with its tars elsewhere
     (NeMo's ``manifest_filepath`` and ``tarred_audio_filepaths``: ``--input manifest.json
-    --input '/other/audio_{0..3}.tar'``) becomes one listing with the tars of the next input that
-    is only tar shards.
+    --input '/other/audio_{0..3}.tar'``, or each tar as an ``--input``) becomes one listing with
+    the tars of the inputs that are only tar shards (all of them for one such manifest; with
+    several, each manifest takes the next).
 
     Raises:
         ConfigError: such a manifest has no tars beside it and no input of tars to pair with.
     """
     listings = [list_input(uri, fmt, storage, tars_elsewhere=len(inputs) > 1) for uri in inputs]
+    alone = [i for i, listing in enumerate(listings) if listing.format == "nemo-tarred" and
+             all(is_nemo_tarred_manifest(f) for f in listing.files)]
+    tar_inputs = [j for j, listing in enumerate(listings) if _only_tars(listing)]
+    if not alone:
+        return listings
+    if len(alone) == 1:     # one manifest: every input of tars is its (tars listed one by one)
+        pairs = {alone[0]: tar_inputs}
+    else:                   # several: each takes the next input of tars
+        pairs = {i: [j] for i, j in zip(alone, tar_inputs)}
     out: list[Listing] = []
-    used: set[int] = set()
+    used = {j for group in pairs.values() for j in group}
     for i, listing in enumerate(listings):
         if i in used:
             continue
-        if listing.format == "nemo-tarred" and all(is_nemo_tarred_manifest(f)
-                                                   for f in listing.files):
-            partner = next((j for j, other in enumerate(listings) if j not in used and j != i
-                            and _only_tars(other)), None)
-            if partner is None:
+        if i in alone:
+            if not pairs.get(i):
                 raise ConfigError(no_tars_message(listing.input, _folder(listing.files[0])))
-            used.add(partner)
-            tars = tuple(f for f in listings[partner].files if extension(f) == "tar")
-            unread = [f for f in listings[partner].files if extension(f) != "tar"]
-            listing = replace(listing, files=listing.files + tars, notes=listing.notes + (
-                f"--input {listing.input}: its tars are --input {listings[partner].input} "
-                f"({len(tars)} tar shards)" + (
-                    f"; {posixpath.basename(unread[0])} beside them is not read (the manifest "
-                    "given is)" if unread else ""),))
+            listing = _with_tars(listing, [listings[j] for j in pairs[i]])
         out.append(listing)
     return out
+
+
+def _with_tars(manifest: Listing, tar_listings: list[Listing]) -> Listing:
+    """A lone tarred manifest's listing with the tars of ``tar_listings`` (other inputs)."""
+    tars = tuple(f for other in tar_listings for f in other.files if extension(f) == "tar")
+    unread = [f for other in tar_listings for f in other.files if extension(f) != "tar"]
+    given = ", ".join(other.input for other in tar_listings)
+    return replace(manifest, files=manifest.files + tars, notes=manifest.notes + (
+        f"--input {manifest.input}: its tars are --input {given} ({len(tars)} tar shards)" + (
+            f"; {posixpath.basename(unread[0])} beside them is not read (the manifest given is)"
+            if unread else ""),))
 
 
 def _tarred_manifests_beside(fs, folder: str, storage: Storage) -> list[str]:

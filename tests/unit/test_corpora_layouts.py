@@ -151,6 +151,8 @@ def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
         ["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
     assert ids([manifest, tmp_path / "shards"]) == (["nemo-tarred"], expected,
                                                     ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    assert ids([manifest, tmp_path / "shards" / "audio_0.tar", tmp_path / "shards" / "audio_1.tar"]
+               ) == (["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
     # a manifest beside the tars too: the one given is read, once, and the other named
     (tmp_path / "shards" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
     assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"])[:2] == (["nemo-tarred"], expected)
