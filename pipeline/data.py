@@ -239,8 +239,7 @@ class SpeechTranscriber:
         from pipeline.cluster import configure_ray_data, ensure_ray, fit_resources, light_tasks, \
             LIGHT_TASK_CPUS
         from pipeline.config import resolve_resources
-        from pipeline.run import transcription_stages
-        from pipeline.stages.fetch import prefetch_parquet
+        from pipeline.run import decode_block_rows, fetched_items, transcription_stages
 
         ensure_ray(verbose=True)
         configure_ray_data()
@@ -256,9 +255,8 @@ class SpeechTranscriber:
         if isinstance(schema, pa.Schema) and set(ITEM_SCHEMA.names) <= set(schema.names):
             # rows of read_corpus: index items, read the jobs' way
             passthrough = tuple(n for n in schema.names if n not in ITEM_SCHEMA.names)
-            items = ds.map_batches(prefetch_parquet, batch_format="pyarrow", batch_size=None,
-                                   fn_kwargs={"storage": storage}, num_cpus=LIGHT_TASK_CPUS,
-                                   compute=light_tasks())
+            rows = decode_block_rows(ds.count(), ray.cluster_resources().get("CPU", 1))
+            items = fetched_items(ds, storage, rows)
             return transcription_stages(items, self.job, self.spec, storage, resources,
                                         passthrough)
         if isinstance(schema, pa.Schema):   # known without running: check now, else per batch

@@ -30,7 +30,7 @@ LINE_INTERVAL_S = 10.0     # progress lines, as often as Ray's own log-line fall
 STAGE_NAMES = (("decode_batch", "decode"), ("Transcriber", "inference"),
                ("score_batch", "score"), ("Write", "write"), ("Read", "read"),
                ("select_items", "select"), ("prefetch_parquet", "fetch"),
-               ("user_items", "rows"))
+               ("user_items", "rows"), ("StreamingRepartition", "cut"))
 
 
 def stall_seconds(env=None) -> float:

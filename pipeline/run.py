@@ -68,24 +68,35 @@ def decode_block_rows(rows: int, cpus: float) -> int:
 
 def index_items(index: Index, done_ids):
     """The items to decode, from the materialized index: repeats marked, resumed ids and
-    unscorable rows left out, cut into blocks of ``decode_block_rows`` (materialized: a block is
-    split once, before decoding starts, never by a task that holds a CPU the decoders need)."""
-    import ray
-
-    rows = decode_block_rows(index.rows, ray.cluster_resources().get("CPU", 1))
+    unscorable rows left out (materialized). Blocks stay as the index tasks wrote them, so that
+    each holds whole Parquet row groups: cutting them here would make every piece of a row group
+    read that row group's audio again (:func:`items_dataset` cuts after the audio is read)."""
     return index.dataset.map_batches(
         select_items, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
         fn_kwargs={"duplicate_orders": index.duplicate_orders, "done_ids": done_ids},
-    ).repartition(target_num_rows_per_block=rows).materialize()
+    ).materialize()
 
 
 def items_dataset(index: Index, done_ids, storage: Storage):
     """:func:`index_items`, then Parquet audio read a row group at a time, as decoding asks for
-    it."""
-    selected = index_items(index, done_ids)
-    return selected.map_batches(
+    it, and the rows cut into blocks of ``decode_block_rows`` (``fetched_items``)."""
+    import ray
+
+    rows = decode_block_rows(index.rows, ray.cluster_resources().get("CPU", 1))
+    return fetched_items(index_items(index, done_ids), storage, rows)
+
+
+def fetched_items(items, storage: Storage, rows: int):
+    """``items`` (index blocks of whole row groups) with their Parquet audio read
+    (``prefetch_parquet``: each row group once), cut into blocks of at most ``rows`` rows inside
+    the same light tasks (``cut_blocks``), so that decoding spreads over the CPUs and no task
+    that cuts blocks holds a CPU the decoders need."""
+    from pipeline.stages.row_groups import cut_blocks
+
+    fetched = items.map_batches(
         prefetch_parquet, batch_format="pyarrow", batch_size=None, fn_kwargs={"storage": storage},
         num_cpus=LIGHT_TASK_CPUS, compute=light_tasks())
+    return cut_blocks(fetched, rows)
 
 
 def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelSpec,
@@ -241,9 +252,18 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
 
 def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage, listings,
                      resources: ActorResources, started: float, echo) -> dict:
+    from pipeline.stages.row_groups import large_groups_note
+
+    budget = decode_memory_request(DecodeSettings(
+        max_duration_s=config.max_duration_seconds, max_segment_s=config.max_segment_seconds,
+        silence_dbfs=config.silence_dbfs, numerics=spec.numerics))
     index = build_index(plan_units(listings), IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
-        reference_filter=config.reference_filter, channel=config.channel))
+        reference_filter=config.reference_filter, channel=config.channel,
+        group_budget_bytes=budget))
+    notes = [note for note in (large_groups_note(index.large_groups, budget),) if note]
+    for note in notes:
+        echo(f"note: {note}")
     if not index.rows:
         raise ConfigError(f"no utterances found in --input {' '.join(config.inputs)} (empty "
                           "manifest or shards); point --input at the audio to transcribe")
@@ -273,6 +293,8 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                         settings={**config.settings(), "numerics": spec.numerics},
                         dropped_unscorable=(index.dropped_unscorable
                                             if config.reference_filter is not None else None))
+    if notes:
+        summary["notes"] = notes
     write_summary(storage, config.output, summary)
     echo(format_summary(summary, config.output))
     echo(results_line(config.output))

@@ -1,7 +1,8 @@
 """The audio of a kept label as a FLAC file: names that survive every layout, lossless where possible.
 
 Every kept row's audio is written once, as 16 kHz mono FLAC of exactly the samples the model
-labelled (the pipeline's own decoder; a span ``[start_s, end_s)`` of a longer file is cut out).
+labelled (the pipeline's own decoder; a span ``[start_s, end_s)`` of a longer file is cut out, and
+a row of one channel, ``channel``, holds that channel, not the mix).
 The same bytes go into the HF Parquet ``audio`` struct, the NeMo manifest's files and the
 WebDataset shards, so all three layouts hold the same audio and give the same transcript again.
 
@@ -73,11 +74,13 @@ def flac_bytes(waveform: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def export_flac(data: bytes, start_s: float | None = None,
-                end_s: float | None = None) -> tuple[bytes, float]:
-    """Compressed audio bytes (any format the pipeline decodes) → (FLAC bytes, seconds).
+def export_flac(data: bytes, start_s: float | None = None, end_s: float | None = None,
+                channel: int | None = None) -> tuple[bytes, float]:
+    """Compressed audio bytes (any format the pipeline decodes) → (FLAC bytes, seconds): the
+    span ``[start_s, end_s)`` of channel ``channel`` (0-based; ``None``: the mean of the
+    channels), as the row was transcribed.
 
     Raises :class:`~pipeline.stages.decode.BadAudio` when the bytes do not decode.
     """
-    waveform = cut_span(decode(data), start_s, end_s)
+    waveform = cut_span(decode(data, channel=channel), start_s, end_s)
     return flac_bytes(waveform), waveform.size / SAMPLE_RATE

@@ -88,7 +88,8 @@ def _export(row: dict, audio: bytes | None) -> bytes | None:
     if not audio:
         return None
     try:
-        flac, seconds = export_flac(audio, row.get("start_s"), row.get("end_s"))
+        flac, seconds = export_flac(audio, row.get("start_s"), row.get("end_s"),
+                                    row.get("channel"))
     except Exception:  # noqa: BLE001 - an undecodable row is not kept; the job goes on
         return None
     if abs(seconds - (row["duration_s"] or 0.0)) > DURATION_TOLERANCE_S:

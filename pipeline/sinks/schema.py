@@ -8,6 +8,9 @@ import pyarrow as pa
 # The span of its file an input is (NeMo offset/duration, Kaldi segments), in seconds of the file;
 # null for a whole file (``end_s`` null alone: to the end of the file).
 SPAN_FIELDS = [pa.field("start_s", pa.float64()), pa.field("end_s", pa.float64())]
+# The channel of the file that was transcribed (0-based: a ``channel`` field, ``--channel``);
+# null: the mean of its channels.
+CHANNEL_FIELD = pa.field("channel", pa.int32())
 SEGMENTS_FIELD = pa.field("segments", pa.list_(pa.struct([("start_s", pa.float64()), ("end_s", pa.float64())])))
 # --timestamps (pipeline/stages/timestamps.py): word times in seconds of the file, what happened per
 # row, and each segment's text (parallel to ``segments``); null without the flag.
@@ -39,6 +42,7 @@ EXTRA_FIELDS = [
     pa.field("infer_node", pa.string()),
     SEGMENTS_FIELD,
     *SPAN_FIELDS,
+    CHANNEL_FIELD,
     *TIMESTAMP_FIELDS,
     # Model time the leaderboard way: log-mel features on the CPU, and this row's share of its packs'
     # inference + text decoding (the actors warm up before their first batch). Audio decoding is
@@ -71,6 +75,7 @@ DECODED_FIELDS = [
     pa.field("segment_samples", pa.list_(pa.int64())),
     SEGMENTS_FIELD,
     *SPAN_FIELDS,
+    CHANNEL_FIELD,
     pa.field("silent", pa.bool_()),
     pa.field("decode_node", pa.string()),
     pa.field("features_seconds", pa.float64()),

@@ -40,6 +40,25 @@ def shard_stem(path: str) -> str:
     return base.split(".", 1)[0] if not base.startswith(".") else base
 
 
+def base_stem(base: str, path: str) -> str:
+    """What derived ids of the shard at ``path`` start with: its :func:`shard_stem`, under the
+    shard's folder relative to ``base`` when ``base`` is given (several inputs:
+    ``pipeline.sources.listing.plan_units``): ``/d/a/train-0.parquet`` from ``/d`` →
+    ``a/train-0``."""
+    if not base:
+        return shard_stem(path)
+    head = posixpath.dirname(relative_id(base, path))
+    return posixpath.join(head, shard_stem(path)) if head else shard_stem(path)
+
+
+def base_prefix(base: str, folder: str) -> str:
+    """``folder`` relative to ``base`` as an id prefix (``a/``); ``""`` without a ``base``."""
+    if not base:
+        return ""
+    rel = relative_id(base, folder.rstrip("/") + "/x")
+    return rel[:-1]
+
+
 def parquet_row_id(shard_path: str, row: int) -> str:
     """Id of a Parquet row without an id column: ``<shard stem>/<row index>``."""
     return f"{shard_stem(shard_path)}/{row}"

@@ -20,9 +20,10 @@ from pipeline.retry import StorageUnavailable, find_cause, retry_call
 from pipeline.scoring import is_scorable_reference
 from pipeline.sources.formats import is_librispeech_transcript
 from pipeline.sources.conventions import keep_extensions_of_shared_ids
-from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
+from pipeline.sources.ids import DUPLICATE_ID, base_stem, first_seen, relative_id
 from pipeline.sources.items import (
     ALL_CHANNELS, INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of,
+    group_sizes_of,
     items_table,
 )
 from pipeline.sources.listing import IndexUnit
@@ -41,6 +42,9 @@ class IndexSettings:
     audio_root: str | None = None
     reference_filter: str | None = None
     channel: int | str | None = None       # --channel: N, "all" or None (see ``with_channel``)
+    # A Parquet row group whose audio holds more bytes than this is reported (Index.large_groups):
+    # the fetch reads a row group whole (pipeline/stages/row_groups.py). None: not checked.
+    group_budget_bytes: int | None = None
 
 
 def _read_bytes(uri: str, settings: IndexSettings) -> bytes:
@@ -64,7 +68,8 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
                 return list(arrow_index(uri, f, settings.columns, unit.root))
         with fs.open(path, "rb") as f:
             if unit.kind == "parquet":
-                return list(parquet_index(uri, f, settings.columns))
+                return list(parquet_index(uri, f, settings.columns,
+                                          base_stem(unit.id_base, uri)))
             return [tar_index(uri, f, settings.columns)]
 
     try:
@@ -180,10 +185,28 @@ USER_ERROR_ORDER = -1
 GHOSTS_ORDER = -2
 
 
+# A row with this ``_order`` names (id) a Parquet row group whose audio is bigger than
+# ``IndexSettings.group_budget_bytes`` (id: ``<bytes> <uri> row group <N>``): never an output row.
+LARGE_GROUP_ORDER = -3
+
+
 def _ghost_row(count: int) -> pa.Table:
-    row = items_table([file_item(str(count), "", error="skipped")])
-    return row.append_column(ORDER_COLUMN, pa.array([GHOSTS_ORDER], pa.int64())).append_column(
+    return _marker_row(str(count), "", GHOSTS_ORDER)
+
+
+def _marker_row(uid: str, source: str, order: int) -> pa.Table:
+    row = items_table([file_item(uid, source, error="skipped")])
+    return row.append_column(ORDER_COLUMN, pa.array([order], pa.int64())).append_column(
         SCORABLE_COLUMN, pa.array([False]))
+
+
+def _large_group_rows(unit: IndexUnit, tables, budget: int | None) -> Iterator[pa.Table]:
+    if budget is None:
+        return
+    for table in tables:
+        for group, size in group_sizes_of(table):
+            if size > budget:
+                yield _marker_row(f"{size} {unit.uris[0]} row group {group}", "", LARGE_GROUP_ORDER)
 
 
 def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator[pa.Table]:
@@ -200,6 +223,7 @@ def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator
     ghosts = sum(ghosts_of(table) for table in tables)
     if ghosts:
         yield _ghost_row(ghosts)
+    yield from _large_group_rows(unit, tables, settings.group_budget_bytes)
     for table in tables:
         table = with_channel(table.select(ITEM_SCHEMA.names).cast(ITEM_SCHEMA), settings.channel)
         start = (number << ROW_BITS) + produced
@@ -240,6 +264,8 @@ class Index:
     duplicate_orders: pa.Array      # ``_order`` of rows whose id came before (first wins)
     ids: pa.Array                   # ids of the rows kept (repeats included), input order unknown
     ghosts: int = 0                 # macOS metadata members skipped inside tars
+    # Parquet row groups bigger than IndexSettings.group_budget_bytes: ("<uri> row group N", bytes)
+    large_groups: tuple[tuple[str, int], ...] = ()
 
 
 def _raise_user_error(exc: BaseException, storage: Storage) -> None:
@@ -274,12 +300,17 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
     is_ghost_count = pc.equal(meta.column(ORDER_COLUMN), GHOSTS_ORDER)
     ghosts = sum(int(v) for v in meta.filter(is_ghost_count).column("id").to_pylist())
     meta = meta.filter(pc.invert(is_ghost_count))
+    is_large = pc.equal(meta.column(ORDER_COLUMN), LARGE_GROUP_ORDER)
+    large_groups = tuple(sorted((where, int(size)) for size, where in (
+        text.split(" ", 1) for text in meta.filter(is_large).column("id").to_pylist())))
+    meta = meta.filter(pc.invert(is_large))
     kept = meta.filter(meta.column(SCORABLE_COLUMN))
     first = first_seen(kept.column("id"), kept.column(ORDER_COLUMN))
     return Index(dataset=dataset, rows=meta.num_rows,
                  dropped_unscorable=meta.num_rows - kept.num_rows,
                  duplicate_orders=kept.column(ORDER_COLUMN).filter(pc.invert(first)).combine_chunks(),
-                 ids=kept.column("id").combine_chunks(), ghosts=ghosts)
+                 ids=kept.column("id").combine_chunks(), ghosts=ghosts,
+                 large_groups=large_groups)
 
 
 def remaining_ids(ids: pa.Array, done_ids: pa.Array) -> pa.Array:

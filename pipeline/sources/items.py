@@ -83,3 +83,23 @@ def with_ghosts(table: pa.Table, ghosts: int) -> pa.Table:
 def ghosts_of(table: pa.Table) -> int:
     meta = table.schema.metadata or {}
     return int(meta.get(GHOSTS_KEY, b"0"))
+
+
+GROUPS_KEY = b"row_group_bytes"
+
+
+def with_group_sizes(table: pa.Table, sizes: list[tuple[int, int]]) -> pa.Table:
+    """``table`` remembering (schema metadata) the audio bytes of each Parquet row group it
+    indexes: ``(row group, uncompressed bytes of the audio column chunk)``."""
+    import json
+
+    meta = dict(table.schema.metadata or {})
+    meta[GROUPS_KEY] = json.dumps(sizes)
+    return table.replace_schema_metadata(meta)
+
+
+def group_sizes_of(table: pa.Table) -> list[tuple[int, int]]:
+    import json
+
+    meta = table.schema.metadata or {}
+    return [tuple(pair) for pair in json.loads(meta.get(GROUPS_KEY, b"[]"))]

@@ -10,8 +10,9 @@ trees, Kaldi data dirs. Each ``--input`` may be a folder/prefix, a single file o
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.config import ConfigError
 from pipeline.retry import StorageUnavailable, retry_call
@@ -59,6 +60,9 @@ class IndexUnit:
     uris: tuple[str, ...]
     root: str = ""
     part: tuple[int, int] = (0, 1)
+    # With several --input: the folder all of them lie under; derived ids of Parquet shards and
+    # NeMo tarred sets then start there (``plan_units``). "": ids as for a single input.
+    id_base: str = ""
 
 
 def brace_paths(path: str) -> list[str] | None:
@@ -96,8 +100,11 @@ def _find(fs, path: str) -> tuple[list[str], str, bool] | None:
     return None
 
 
-def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
-    """List ``uri`` once (recursively) and keep the files of its format."""
+def list_input(uri: str, fmt: str, storage: Storage, tars_elsewhere: bool = False) -> Listing:
+    """List ``uri`` once (recursively) and keep the files of its format.
+
+    ``tars_elsewhere``: a NeMo tarred manifest without tars beside it is listed alone (its tars
+    may be another ``--input``: :func:`list_inputs`) instead of refused."""
     fs, path = storage.filesystem(uri)
     try:
         listed = retry_call(lambda: _find(fs, path), what=f"listing {uri}",
@@ -120,7 +127,7 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
     ghosts = sum(is_ghost(f) for f in found)
     found = [f for f in found if not is_ghost(f)] if ghosts < len(found) else found
     if single and is_nemo_tarred_manifest(found[0]) and fmt in ("auto", "nemo-tarred"):
-        found = found + _tars_beside(fs, found[0], uri, storage)
+        found = found + _tars_beside(fs, found[0], uri, storage, tars_elsewhere)
         single = False
     elif not single and fmt in ("auto", "nemo-tarred") and all(extension(f) == "tar" for f in found):
         found = _tarred_manifests_beside(fs, root, storage) + found
@@ -152,15 +159,64 @@ def list_input(uri: str, fmt: str, storage: Storage) -> Listing:
                    single=single, notes=notes, ghosts=ghosts)
 
 
-def _tars_beside(fs, manifest: str, uri: str, storage: Storage) -> list[str]:
+def _tars_beside(fs, manifest: str, uri: str, storage: Storage, elsewhere: bool) -> list[str]:
     folder = posixpath.dirname(manifest)
     tars = sorted(p for p in retry_call(lambda: fs.ls(folder, detail=False), what=f"listing {folder}",
                                         budget_s=storage.retry_seconds, redact=storage.redact)
                   if extension(p) == "tar" and not is_ghost(p))
-    if not tars:
-        raise ConfigError(f"--input {uri!r} is a NeMo tarred manifest, but its folder holds no "
-                          ".tar shards; keep the tars beside it and give the folder as --input")
+    if not tars and not elsewhere:
+        raise ConfigError(no_tars_message(uri, folder))
     return tars
+
+
+def no_tars_message(uri: str, folder: str) -> str:
+    return (f"--input {uri!r} is a NeMo tarred manifest, but its folder {folder} holds no "
+            f"audio_<shard_id>.tar shards; give the tars as a second --input (NeMo's "
+            "tarred_audio_filepaths: --input 'path/audio_{0..N}.tar') or keep them beside it")
+
+
+def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Listing]:
+    """Every ``--input`` listed; a NeMo tarred manifest given alone with its tars elsewhere
+    (NeMo's ``manifest_filepath`` and ``tarred_audio_filepaths``: ``--input manifest.json
+    --input '/other/audio_{0..3}.tar'``, or each tar as an ``--input``) becomes one listing with
+    the tars of the inputs that are only tar shards (all of them for one such manifest; with
+    several, each manifest takes the next).
+
+    Raises:
+        ConfigError: such a manifest has no tars beside it and no input of tars to pair with.
+    """
+    listings = [list_input(uri, fmt, storage, tars_elsewhere=len(inputs) > 1) for uri in inputs]
+    alone = [i for i, listing in enumerate(listings) if listing.format == "nemo-tarred" and
+             all(is_nemo_tarred_manifest(f) for f in listing.files)]
+    tar_inputs = [j for j, listing in enumerate(listings) if _only_tars(listing)]
+    if not alone:
+        return listings
+    if len(alone) == 1:     # one manifest: every input of tars is its (tars listed one by one)
+        pairs = {alone[0]: tar_inputs}
+    else:                   # several: each takes the next input of tars
+        pairs = {i: [j] for i, j in zip(alone, tar_inputs)}
+    out: list[Listing] = []
+    used = {j for group in pairs.values() for j in group}
+    for i, listing in enumerate(listings):
+        if i in used:
+            continue
+        if i in alone:
+            if not pairs.get(i):
+                raise ConfigError(no_tars_message(listing.input, _folder(listing.files[0])))
+            listing = _with_tars(listing, [listings[j] for j in pairs[i]])
+        out.append(listing)
+    return out
+
+
+def _with_tars(manifest: Listing, tar_listings: list[Listing]) -> Listing:
+    """A lone tarred manifest's listing with the tars of ``tar_listings`` (other inputs)."""
+    tars = tuple(f for other in tar_listings for f in other.files if extension(f) == "tar")
+    unread = [f for other in tar_listings for f in other.files if extension(f) != "tar"]
+    given = ", ".join(other.input for other in tar_listings)
+    return replace(manifest, files=manifest.files + tars, notes=manifest.notes + (
+        f"--input {manifest.input}: its tars are --input {given} ({len(tars)} tar shards)" + (
+            f"; {posixpath.basename(unread[0])} beside them is not read (the manifest given is)"
+            if unread else ""),))
 
 
 def _tarred_manifests_beside(fs, folder: str, storage: Storage) -> list[str]:
@@ -196,10 +252,6 @@ def _notes(uri: str, fmt: str, chosen: str, found: list[str], keep: list[str]) -
 def ghosts_note(count: int) -> str:
     """The console's mention of skipped macOS metadata files (``""`` for none)."""
     return f"; skipped {count} {GHOST_NOTE}" if count else ""
-
-
-def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Listing]:
-    return [list_input(uri, fmt, storage) for uri in inputs]
 
 
 def _folder(uri: str) -> str:
@@ -240,13 +292,56 @@ def _kaldi_units(listing: Listing) -> list[IndexUnit]:
             if any(posixpath.basename(f) == KALDI_WAV_SCP for f in files)]
 
 
+def _only_tars(listing: Listing) -> bool:
+    """A listing of tar shards (a pattern, a glob or a folder of them), possibly with the tarred
+    manifest found beside them, that is not itself a manifest given alone."""
+    tars = [f for f in listing.files if extension(f) == "tar"]
+    return listing.format in ("webdataset", "nemo-tarred") and bool(tars) and all(
+        extension(f) == "tar" or is_nemo_tarred_manifest(f) for f in listing.files) and \
+        not is_nemo_tarred_manifest(listing.input)
+
+
+def _set_tars(listing: Listing, manifests: list[str]) -> dict[str, tuple[str, ...]]:
+    """The tars of each tarred manifest: those in its folder; tars in no manifest's folder (a
+    ``shards/`` subfolder, or another --input) belong to the one manifest when there is one.
+
+    Raises:
+        ConfigError: tars in no manifest's folder when several manifests could own them, or a
+            shard number twice in one set (naming the tars): never left unread without a word.
+    """
+    from pipeline.sources.nemo_tarred import shard_number
+
+    tars = [u for u in listing.files if extension(u) == "tar"]
+    folders = {_folder(m) for m in manifests}
+    own = {m: [t for t in tars if _folder(t) == _folder(m)] for m in manifests}
+    stray = [t for t in tars if _folder(t) not in folders]
+    if stray and len(manifests) > 1:
+        raise ConfigError(f"--input {listing.input!r}: tar shard {stray[0]} (and "
+                          f"{len(stray) - 1} more) is in no folder of the {len(manifests)} NeMo "
+                          "tarred manifests, so no manifest names its rows; give each set "
+                          "(manifest and tars) as its own --input")
+    if stray:
+        own[manifests[0]] += stray
+    for manifest, shards in own.items():
+        numbers: dict[str | None, str] = {}
+        for tar in shards:
+            number = shard_number(tar)
+            if number is not None and number in numbers:
+                raise ConfigError(f"--input {listing.input!r}: {numbers[number]} and {tar} are "
+                                  f"both shard {number} of the NeMo tarred set of {manifest}; "
+                                  "keep one")
+            numbers[number] = tar
+    return {m: tuple(t) for m, t in own.items()}
+
+
 def _nemo_tarred_units(listing: Listing) -> list[IndexUnit]:
-    """Per tarred manifest, its folder's tars in parts of ``TARS_PER_UNIT``, one task each."""
+    """Per tarred manifest, its tars (``_set_tars``) in parts of ``TARS_PER_UNIT``, one task
+    each."""
     manifests = [u for u in listing.files if is_nemo_tarred_manifest(u)]
+    owned = _set_tars(listing, manifests)
     units = []
     for manifest in manifests:
-        folder = _folder(manifest)
-        tars = tuple(u for u in listing.files if extension(u) == "tar" and _folder(u) == folder)
+        tars = owned[manifest]
         parts = max(1, -(-len(tars) // TARS_PER_UNIT))
         units += [IndexUnit("nemo-tarred", (manifest, *tars), listing.root, (i, parts))
                   for i in range(parts)]
@@ -277,25 +372,63 @@ def _lhotse_units(listing: Listing) -> list[IndexUnit]:
     return units
 
 
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$")
+
+
+def common_root(roots: list[str]) -> str:
+    """The folder URI every one of ``roots`` lies under (``/data`` for ``/data/a`` and
+    ``/data/b``; ``s3://bkt`` for ``s3://bkt/a`` and ``s3://bkt/b``); ``""`` for roots on
+    different file systems."""
+    parts = [SCHEME.match(r).groups() if SCHEME.match(r) else ("", r) for r in roots]
+    if len({scheme for scheme, _ in parts}) != 1:
+        return ""
+    paths = [path.rstrip("/") or "/" for _, path in parts]
+    try:
+        common = posixpath.commonpath(paths)
+    except ValueError:           # absolute and relative paths mixed
+        return ""
+    return parts[0][0] + common
+
+
 def plan_units(listings: list[Listing]) -> list[IndexUnit]:
     """The index tasks of all inputs, in input order (their order is the order ids are ranked
-    in for "the first one wins")."""
+    in for "the first one wins").
+
+    With one input, derived ids start at that input's root (its folder, or a manifest's own
+    folder). With several, they start at the folder all inputs lie under (:func:`common_root`),
+    so that ``--input a/ --input b/`` holding ``a/0000.flac`` and ``b/0000.flac`` give ids
+    ``a/0000`` and ``b/0000``: two different files never share a derived id. Ids the data gives
+    (an ``id`` column, WebDataset keys, LibriSpeech/Kaldi/lhotse ids) are never changed.
+    """
+    base = ""
+    if len(listings) > 1:   # "/" when they share no folder: derived ids are then whole paths
+        base = common_root([listing.root for listing in listings]) or "/"
     units: list[IndexUnit] = []
     for listing in listings:
-        if listing.format == "audio":
-            units += _file_units(listing.files, listing.root)
-        elif listing.format == "librispeech":
-            units += _librispeech_units(listing)
-        elif listing.format == "kaldi":
-            units += _kaldi_units(listing)
-        elif listing.format == "nemo-tarred":
-            units += _nemo_tarred_units(listing)
-        elif listing.format == "lhotse":
-            units += _lhotse_units(listing)
-        elif listing.format == "manifest":
-            root = "" if listing.single else listing.root
-            units += [IndexUnit("manifest", (uri,), root) for uri in listing.files]
-        else:
-            units += [IndexUnit(listing.format, (uri,), listing.root) for uri in listing.files]
+        units += [replace(unit, id_base=base) if base else unit
+                  for unit in _listing_units(listing, base)]
+    return units
+
+
+def _listing_units(listing: Listing, base: str) -> list[IndexUnit]:
+    """The index units of one input; ``base``: where derived ids start when several inputs are
+    given ("" for one input)."""
+    units: list[IndexUnit] = []
+    if listing.format == "audio":
+        units += _file_units(listing.files, base or listing.root)
+    elif listing.format == "librispeech":
+        units += _librispeech_units(listing)
+    elif listing.format == "kaldi":
+        units += _kaldi_units(listing)
+    elif listing.format == "nemo-tarred":
+        units += _nemo_tarred_units(listing)
+    elif listing.format == "lhotse":
+        units += _lhotse_units(listing)
+    elif listing.format == "manifest":
+        root = base or ("" if listing.single else listing.root)
+        units += [IndexUnit("manifest", (uri,), root) for uri in listing.files]
+    else:
+        root = base if base and listing.format == "arrow" else listing.root
+        units += [IndexUnit(listing.format, (uri,), root) for uri in listing.files]
     return units
 

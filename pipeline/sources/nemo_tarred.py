@@ -33,7 +33,7 @@ import pyarrow as pa
 from pipeline.config import SourceColumns
 from pipeline.sources.conventions import (ItemColumns, channel_suffix, decode_utf8, gunzip,
                                           row_channel, span_suffix)
-from pipeline.sources.ids import strip_extension
+from pipeline.sources.ids import base_prefix, strip_extension
 from pipeline.sources.items import with_ghosts
 from pipeline.sources.manifest import _plan, _span, _value, parse_manifest
 from pipeline.sources.shards import Member, tar_members
@@ -81,14 +81,15 @@ def scan_members(f) -> tuple[dict[str, Member], int]:
 
 def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
                       part: tuple[int, int], open_tar: Callable[[str], dict[str, Member]],
-                      columns: SourceColumns) -> pa.Table:
+                      columns: SourceColumns, id_prefix: str = "") -> pa.Table:
     """Index items of the rows of a tarred manifest that part ``part`` of the set gives.
 
     ``manifest``: the manifest's raw bytes; ``tars``: every tar of the set (URIs);
     ``open_tar(uri)``: the members of one tar by file id (:func:`scan_members`), called once per
     tar this part needs (:class:`UnreadableTar`: that tar's rows are error rows saying why). A row
     whose member is in no tar (or not in its shard's tar) is an error row naming the member and
-    where it was looked for.
+    where it was looked for. ``id_prefix`` starts every derived id (several inputs: the
+    manifest's folder under their common folder, ``a/``).
 
     Raises:
         ConfigError: the manifest is not UTF-8/gzip, or has no audio column.
@@ -126,7 +127,8 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
         shard = _value(row, SHARD_ID_COLUMN) if row is not None else None
         tar = by_shard.get(str(int(float(shard))) if shard and _is_number(shard) else shard)
         if (tar in mine) if tar is not None else first:
-            _add_row(out, plan, number, line, row, problem, shard, tar, tars, members, unreadable)
+            _add_row(out, plan, number, line, row, problem, shard, tar, tars, members, unreadable,
+                     id_prefix)
     return with_ghosts(out.table(), ghosts)
 
 
@@ -140,7 +142,7 @@ def _is_number(text: str) -> bool:
 
 def _add_row(out: ItemColumns, plan, number: int, line: int, row: dict | None, problem: str | None,
              shard: str | None, tar: str | None, tars: tuple[str, ...], members,
-             problems: dict[str, str]) -> None:
+             problems: dict[str, str], id_prefix: str = "") -> None:
     fallback_id = f"{plan.uri}:{line}"
     if row is None:
         out.add(fallback_id, plan.uri, error=f"manifest row {number}: {problem}")
@@ -159,13 +161,13 @@ def _add_row(out: ItemColumns, plan, number: int, line: int, row: dict | None, p
         out.add(uid or fallback_id, plan.uri, reference, f"manifest row {number}: {e}")
         return
     if uid is None:
-        uid = strip_extension(name.replace("\\", "/")) \
+        uid = id_prefix + strip_extension(name.replace("\\", "/")) \
             + ("" if start is None else span_suffix(start, end)) \
             + ("" if channel is None else channel_suffix(channel))
     key = file_id(name.replace("\\", "/"))
     if shard is not None and tar is None:
         out.add(uid, plan.uri, reference, f"manifest row {number}: shard_id {shard} names no tar of "
-                f"the set (looked for audio_{shard}.tar among {len(tars)} tars beside the manifest)")
+                f"the set (looked for audio_{shard}.tar among the set's {len(tars)} tars)")
         return
     where = [tar] if tar is not None else list(tars)
     member = next((members(t)[key] for t in where if key in members(t)), None)
@@ -197,4 +199,5 @@ def tarred_unit_table(unit, read_bytes: Callable[[str], bytes], open_file, colum
             raise UnreadableTar(f"tar shard {posixpath.basename(uri)} cannot be read "
                                 f"({type(e).__name__}: {e})") from e
 
-    return nemo_tarred_table(read_bytes(manifest), manifest, tars, unit.part, open_tar, columns)
+    return nemo_tarred_table(read_bytes(manifest), manifest, tars, unit.part, open_tar, columns,
+                             base_prefix(unit.id_base, posixpath.dirname(manifest)))

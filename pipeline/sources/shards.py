@@ -2,8 +2,9 @@
 
 Only metadata is read: a Parquet shard's footer plus its id and text columns (never the audio
 column); a tar's member headers (seeking past the data) plus its small ``.txt``/``.json``
-members. Audio bytes are fetched later: a Parquet row group's audio column once per block, a tar
-member by its byte range.
+members. Audio bytes are fetched later: a Parquet row group's audio column once (the index's blocks
+hold whole row groups up to the fetch: ``pipeline/stages/row_groups.py``), a tar member by its byte
+range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import pyarrow.parquet as pq
 from pipeline.config import ConfigError, SourceColumns
 from pipeline.sources.formats import AUDIO_EXTENSIONS, is_ghost
 from pipeline.sources.ids import shard_stem, strip_extension, webdataset_split
-from pipeline.sources.items import ITEM_SCHEMA, file_item, items_table, range_item, with_ghosts
+from pipeline.sources.items import (
+    ITEM_SCHEMA, file_item, items_table, range_item, with_ghosts, with_group_sizes,
+)
 
 DEFAULT_PARQUET_AUDIO_COLUMN = "audio"
 # Row groups are gathered into index blocks of at least this many rows (a row group is never
@@ -82,14 +85,27 @@ def parquet_group_table(uri: str, part: pa.Table | None, first_row: int, num_row
     }, schema=ITEM_SCHEMA)
 
 
-def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
-    """Index blocks of one Parquet shard opened as ``f``, whole row groups at a time.
+def audio_group_bytes(metadata: pq.FileMetaData, group: int, audio_col: str) -> int:
+    """Uncompressed bytes of row group ``group``'s audio column chunk(s) (the struct's
+    ``bytes``/``path`` leaves), from the footer: what reading that group's audio holds in memory."""
+    chunks = metadata.row_group(group)
+    return sum(chunks.column(i).total_uncompressed_size for i in range(chunks.num_columns)
+               if chunks.column(i).path_in_schema.split(".", 1)[0] == audio_col)
+
+
+def parquet_index(uri: str, f, columns: SourceColumns, stem: str | None = None
+                  ) -> Iterator[pa.Table]:
+    """Index blocks of one Parquet shard opened as ``f``, whole row groups at a time, each
+    remembering its row groups' audio sizes (``items.with_group_sizes``).
+
+    ``stem``: what derived ids start with (default: the shard's stem).
 
     Raises :class:`ConfigError` when the audio column is missing; an unreadable shard yields one
     error row (``<uri>#error``) after the rows read so far.
     """
     audio_col = columns.audio or DEFAULT_PARQUET_AUDIO_COLUMN
     pending: list[pa.Table] = []
+    sizes: list[tuple[int, int]] = []
     row = 0
     try:
         shard = pq.ParquetFile(f)
@@ -101,16 +117,18 @@ def parquet_index(uri: str, f, columns: SourceColumns) -> Iterator[pa.Table]:
         for group in range(shard.num_row_groups):
             size = shard.metadata.row_group(group).num_rows
             part = shard.read_row_group(group, columns=wanted) if wanted else None
-            pending.append(parquet_group_table(uri, part, row, size, group, columns, audio_col))
+            pending.append(parquet_group_table(uri, part, row, size, group, columns, audio_col,
+                                               stem))
+            sizes.append((group, audio_group_bytes(shard.metadata, group, audio_col)))
             row += size
             if sum(t.num_rows for t in pending) >= PARQUET_BLOCK_ROWS:
-                yield pa.concat_tables(pending)
-                pending = []
+                yield with_group_sizes(pa.concat_tables(pending), sizes)
+                pending, sizes = [], []
     except (OSError, pa.ArrowException) as e:
         pending.append(items_table([file_item(f"{uri}#error", uri, error=(
             f"unreadable Parquet shard after {row} rows: {type(e).__name__}: {e}"))]))
     if pending:
-        yield pa.concat_tables(pending)
+        yield with_group_sizes(pa.concat_tables(pending), sizes)
 
 
 def member_text(data: bytes) -> str | None:

@@ -1,8 +1,8 @@
 """Fetching the compressed audio bytes of index items, a batch at a time, on a worker.
 
 Whole files and byte ranges go through fsspec's concurrent ``cat``/``cat_ranges``; Parquet rows
-are read one needed row group (audio column only) at a time, by :func:`prefetch_parquet` over
-whole index blocks (which hold whole row groups), so a row group is read once. A Hugging Face
+are read one row group (audio column only) at a time, by :func:`prefetch_parquet` over whole
+index blocks (which hold whole row groups), so a row group is read once. A Hugging Face
 ``audio`` cell whose ``bytes`` are null is read from its ``path`` (absolute, or relative to the
 shard's folder). Items that already carry their bytes (``data``) are not read again. Transient
 failures (storage down or overloaded) are retried with a bounded backoff and then stop the job with
@@ -181,20 +181,52 @@ def fetch_audio(items: list[dict], storage: Storage) -> list[tuple[bytes | None,
     return out
 
 
-def prefetch_parquet(batch: pa.Table, *, storage: Storage) -> pa.Table:
-    """An index block with the audio of its Parquet rows read into a ``data`` column (and read
-    failures into ``error``), each needed row group once; other rows pass with null ``data``."""
-    is_parquet = batch.column("audio_column").is_valid()
+def row_group_runs(batch: pa.Table) -> list[tuple[int, int]]:
+    """``[start, end)`` row ranges of ``batch`` that each hold one Parquet/Arrow row group (rows
+    with the same ``uri`` and ``row_group``, next to each other as the index lists them) or a run
+    of rows of other kinds; a row group's audio column is read once per run."""
+    if not batch.num_rows:
+        return []
+    if not pc.any(batch.column("audio_column").is_valid()).as_py():
+        return [(0, batch.num_rows)]          # no Parquet rows (a manifest's 10⁶ rows): one run
+    uris = batch.column("uri").to_pylist()
+    groups = batch.column("row_group").to_pylist()
+    kinds = batch.column("audio_column").is_valid().to_pylist()
+    runs, start = [], 0
+    for i in range(1, batch.num_rows):
+        same = kinds[i] == kinds[start] and (not kinds[i] or (uris[i], groups[i]) ==
+                                             (uris[start], groups[start]))
+        if not same:
+            runs.append((start, i))
+            start = i
+    runs.append((start, batch.num_rows))
+    return runs
+
+
+def _with_audio(part: pa.Table, storage: Storage) -> pa.Table:
+    """``part`` (one run of :func:`row_group_runs`) with a ``data`` column (and read failures in
+    ``error``)."""
+    is_parquet = part.column("audio_column").is_valid()
     if not pc.any(is_parquet).as_py():
-        return batch.append_column("data", pa.nulls(batch.num_rows, pa.binary()))
-    wanted = pc.indices_nonzero(is_parquet).to_pylist()
-    data = [None] * batch.num_rows
-    errors = batch.column("error").to_pylist()
-    if wanted:
-        items = batch.take(wanted).to_pylist()
-        for i, (value, error) in zip(wanted, fetch_audio(items, storage)):
-            data[i] = value
-            errors[i] = errors[i] or error
-    batch = batch.set_column(batch.schema.get_field_index("error"), "error",
-                             pa.array(errors, pa.string()))
-    return batch.append_column("data", pa.array(data, pa.binary()))
+        return part.append_column("data", pa.nulls(part.num_rows, pa.binary()))
+    items = part.to_pylist()
+    errors = part.column("error").to_pylist()
+    data = []
+    for i, (value, error) in enumerate(fetch_audio(items, storage)):
+        data.append(value)
+        errors[i] = errors[i] or error
+    part = part.set_column(part.schema.get_field_index("error"), "error",
+                           pa.array(errors, pa.string()))
+    return part.append_column("data", pa.array(data, pa.binary()))
+
+
+def prefetch_parquet(batch: pa.Table, *, storage: Storage):
+    """An index block → the same rows with the audio of its Parquet/Arrow rows in a ``data``
+    column (read failures in ``error``; other rows: null ``data``), yielded a row group at a time.
+
+    Each row group's audio column is read once for all of its rows in the block, so a block must
+    hold whole row groups (the index is never cut before this stage: ``pipeline/run.py``), and
+    memory holds one row group's audio at a time plus what Ray has not yet sent on.
+    """
+    for start, end in row_group_runs(batch):
+        yield _with_audio(batch.slice(start, end - start), storage)

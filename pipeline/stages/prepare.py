@@ -43,7 +43,8 @@ def decode_row(item: dict, data: bytes | None, fetch_error: str | None,
     row = {"id": item["id"], "source": item["source"], "reference": item.get("reference"),
            "error": item.get("error") or fetch_error, "duration_s": None, "features": None,
            "num_frames": 0, "silent": False, "decode_seconds": None, "features_seconds": None,
-           "start_s": item.get("start_s"), "end_s": item.get("end_s")}
+           "start_s": item.get("start_s"), "end_s": item.get("end_s"),
+           "channel": item.get("channel")}
     if row["error"]:
         return row
     try:

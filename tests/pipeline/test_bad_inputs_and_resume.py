@@ -36,7 +36,7 @@ def make_bad_corpus(root):
     write_flac(root / "tiny.flac", noise(0.01))
     dup = root.parent / "second"
     dup.mkdir()
-    shutil.copy(TINY_AUDIO / "a06_long.flac", dup / "a02.flac")   # same id as a02 above
+    shutil.copy(TINY_AUDIO / "a06_long.flac", dup / "a02.flac")   # same name as a02 above
     return dup
 
 
@@ -44,16 +44,21 @@ def test_every_input_gives_one_row_and_bad_ones_say_why(ray_session, tmp_path):
     root = tmp_path / "in"
     dup = make_bad_corpus(root)
     out = tmp_path / "out"
-    summary = run([root, dup], out, max_duration_seconds=30.0, max_segment_seconds=20.0)
+    # several inputs: ids start at their common folder, so in/a02 and second/a02 (two different
+    # files) stay two rows; the second folder given twice is a true repeat: duplicate id
+    summary = run([root, dup, dup], out, max_duration_seconds=30.0, max_segment_seconds=20.0)
     rows = read_output(out)
     by_id = {}
     for row in rows:
-        by_id.setdefault(row["id"], []).append(row)
-    assert sorted(by_id) == ["a02", "corrupt", "empty", "notaudio", "segment_long", "silent",
-                             "sub/a04", "tiny", "too_long", "truncated"]
-    good, dup_row = sorted(by_id.pop("a02"), key=lambda r: r["error"] is not None)
+        by_id.setdefault(row["id"].removeprefix("in/"), []).append(row)
+    assert sorted(by_id) == ["a02", "corrupt", "empty", "notaudio", "second/a02", "segment_long",
+                             "silent", "sub/a04", "tiny", "too_long", "truncated"]
+    [good] = by_id.pop("a02")
     assert good["error"] is None and good["source"] == str(root / "a02.flac")
     assert_row_matches_reference(good, "a02")
+    other, dup_row = sorted(by_id.pop("second/a02"), key=lambda r: r["error"] is not None)
+    assert other["error"] is None and other["source"] == str(dup / "a02.flac")
+    assert_row_matches_reference(other, "a06_long")
     assert dup_row["error"] == "duplicate id" and dup_row["source"] == str(dup / "a02.flac")
     assert dup_row["text"] is None and dup_row["token_ids"] is None
     [a04] = by_id.pop("sub/a04")
@@ -79,7 +84,7 @@ def test_every_input_gives_one_row_and_bad_ones_say_why(ray_session, tmp_path):
     assert errors["tiny"].startswith("too short or invalid for features: ")
     for uid, (row,) in by_id.items():
         assert row["text"] is None and row["draft_text"] is None and row["confidence"] is None
-    assert (summary["rows"], summary["errors"]) == (11, 7)
+    assert (summary["rows"], summary["errors"]) == (12, 7)
 
 
 def test_resume_adds_only_missing_ids(ray_session, tmp_path):

@@ -109,6 +109,67 @@ def test_parquet_without_id_column_and_row_groups(ray_session, tmp_path):
     assert [r["id"] for r in rows] == ["x", "train-00008/1", "z"]
 
 
+def test_each_parquet_row_group_read_once_across_decode_blocks(ray_session, tmp_path, monkeypatch):
+    """A 150-row shard in one row group and a 60-row shard in three: the decode stage gets them
+    as 16-row blocks (14 blocks), yet every row group's audio column is read exactly once, and a
+    row group bigger than the memory budget is reported with its size."""
+    import pyarrow.parquet as pq
+    import ray
+
+    from pipeline.run import index_items
+    from pipeline.stages.fetch import prefetch_parquet
+
+    (tmp_path / "pq").mkdir()
+    cells = [(f"clip{i:04d}".encode() * 100, None) for i in range(210)]
+    big = write_hf_parquet(tmp_path / "pq" / "big-0.parquet", cells[:150],
+                           [f"t{i}" for i in range(150)], rows_per_group=1000)
+    small = write_hf_parquet(tmp_path / "pq" / "small-0.parquet", cells[150:],
+                             [f"t{i}" for i in range(150, 210)], rows_per_group=20)
+    configure_ray_data()
+    storage = Storage.from_env()
+    listings = list_inputs((str(tmp_path / "pq"),), "auto", storage)
+    index = build_index(plan_units(listings), IndexSettings(
+        storage=storage, columns=SourceColumns(), group_budget_bytes=100_000))
+    group = pq.ParquetFile(big).metadata.row_group(0)      # audio.bytes, audio.path, text
+    big_size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
+    assert index.large_groups == ((f"{big} row group 0", big_size),) and big_size > 100_000
+
+    reads: dict = {}
+    real = pq.ParquetFile.read_row_group
+
+    def counting(self, group, columns=None, **kwargs):
+        if columns == ["audio"]:
+            key = (self.metadata.num_rows, group)
+            reads[key] = reads.get(key, 0) + 1
+        return real(self, group, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counting)
+    blocks = ray.get(index_items(index, EMPTY).to_arrow_refs())   # what the fetch tasks get
+    fetched = [part for block in blocks for part in prefetch_parquet(block, storage=storage)]
+    assert reads == {(150, 0): 1, (60, 0): 1, (60, 1): 1, (60, 2): 1}
+    by_id = {r["id"]: r["data"] for part in fetched for r in part.to_pylist()}
+    assert by_id == {**{f"big-0/{i}": cells[i][0] for i in range(150)},
+                     **{f"small-0/{i}": cells[150 + i][0] for i in range(60)}}
+
+    items = items_dataset(index, EMPTY, storage)       # through Ray: fetched, then cut
+    sizes = [bundle.num_rows() for bundle in items.iter_internal_ref_bundles()]
+    assert max(sizes) == 16 and sum(sizes) == 210 and len(sizes) >= 14
+    rows = items.take_all()
+    assert sorted(r["id"] for r in rows) == sorted(by_id)
+    assert all(r["data"] == by_id[r["id"]] and r["error"] is None for r in rows)
+
+
+def test_large_row_group_note():
+    from pipeline.stages.row_groups import large_groups_note
+
+    assert large_groups_note((), 10) is None
+    note = large_groups_note((("s3://b/a.parquet row group 0", 300 * 1024**2),
+                              ("s3://b/b.parquet row group 2", 500 * 1024**2)), 2048 * 1024**2)
+    assert note.startswith("2 Parquet row group(s) hold more audio than a decode task's memory "
+                           "budget (2048 MiB), the largest s3://b/b.parquet row group 2 (500 MiB) "
+                           "and 1 more;")
+
+
 def test_hf_parquet_null_bytes_read_the_file_at_path(ray_session, tmp_path):
     shards = tmp_path / "hf" / "data"
     (shards / "clips").mkdir(parents=True)
@@ -162,6 +223,29 @@ def test_true_repeats_are_duplicate_rows_and_the_first_wins(ray_session, tmp_pat
     _, rows = index_rows([second, first])
     assert {(r["id"], pathlib.Path(r["source"]).stem) for r in rows if r["error"] is None} == {
         ("u1", "a05"), ("u4", "a06_long"), ("u2", "a02"), ("u3", "a03_twoblocks")}
+
+
+def test_two_inputs_never_share_a_derived_id(ray_session, tmp_path):
+    """Folders, manifests and Parquet shards of two inputs holding the same names: with several
+    inputs derived ids start at their common folder; one input keeps its ids as before."""
+    for folder, clip in (("a", "a02"), ("b", "a04"), ("c", "a05"), ("d", "a06_long")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / ("0000.flac" if folder in "ab" else "x.flac")).write_bytes(
+            flac_bytes(clip))
+    for folder in "cd":
+        write_manifest_jsonl(tmp_path / folder / "m.jsonl", [{"audio_filepath": "x.flac"}])
+    for folder in "ef":
+        (tmp_path / folder).mkdir()
+        write_hf_parquet(tmp_path / folder / "train-0.parquet", [(flac_bytes("a02"), None)],
+                         [folder])
+    inputs = [tmp_path / "a", tmp_path / "b", tmp_path / "c" / "m.jsonl",
+              tmp_path / "d" / "m.jsonl", tmp_path / "e", tmp_path / "f"]
+    _, rows = index_rows(inputs)
+    assert sorted((r["id"], r["error"]) for r in rows) == [
+        (uid, None) for uid in ("a/0000", "b/0000", "c/x", "d/x", "e/train-0/0", "f/train-0/0")]
+    assert {r["id"]: r["source"] for r in rows}["b/0000"] == str(tmp_path / "b" / "0000.flac")
+    # one input keeps its ids (manifests and Parquet: test_corpora_layouts, the Parquet tests)
+    assert [r["id"] for r in index_rows([tmp_path / "a"])[1]] == ["0000"]
 
 
 def test_resume_on_arrow_ids_skips_what_the_output_holds(ray_session, tmp_path):

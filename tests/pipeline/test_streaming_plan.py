@@ -57,14 +57,18 @@ def _logical_ops(dataset) -> list:
 
 def test_items_reach_decoding_in_blocks_already_cut(ray_session, tmp_path):
     """40 rows on the test session's 4 CPUs: blocks of 16, 16 and 8 rows, every id once; the
-    split is done before decoding starts, so no task cutting blocks holds a CPU meanwhile."""
+    cut runs inside the fetch tasks (fused, no CPU), so no task cutting blocks holds a CPU the
+    decoders need, and it comes after the audio is read (a row group is never cut before)."""
     index, storage, _ = _index(tmp_path, 40)
     items = items_dataset(index, EMPTY, storage)
     sizes = [bundle.num_rows() for bundle in items.iter_internal_ref_bundles()]
     assert sorted(sizes, reverse=True) == [16, 16, 8]
     assert sorted(r["id"] for r in items.take_all()) == [f"u{i:03d}" for i in range(40)]
-    names = [type(op).__name__ for op in _logical_ops(items)]
-    assert "StreamingRepartition" not in names and names[0] == "InputData", names
+    ops = _logical_ops(items)
+    names = [type(op).__name__ for op in ops]
+    assert names == ["InputData", "MapBatches", "StreamingRepartition"], names
+    assert ops[-1].ray_remote_args == {"num_cpus": LIGHT_TASK_CPUS}
+    assert "MapBatches(prefetch_parquet)->StreamingRepartition" in items.stats()
 
 
 def test_only_decoding_and_inference_ask_for_cpus(ray_session, tmp_path):
@@ -76,9 +80,10 @@ def test_only_decoding_and_inference_ask_for_cpus(ray_session, tmp_path):
     resources = resolve_resources(config, ray.cluster_resources())
     dataset = build_dataset(index, EMPTY, config, resolve_model(str(TINY_MODEL), device="cpu"),
                             storage, resources)
-    cpus = {op.name: op.ray_remote_args.get("num_cpus") for op in _logical_ops(dataset)
-            if hasattr(op, "ray_remote_args")}
+    cpus = {op.name.split("[")[0]: op.ray_remote_args.get("num_cpus")
+            for op in _logical_ops(dataset) if hasattr(op, "ray_remote_args")}
     assert cpus == {"MapBatches(prefetch_parquet)": LIGHT_TASK_CPUS,
+                    "StreamingRepartition": LIGHT_TASK_CPUS,
                     "MapBatches(decode_batch)": 1,
                     "MapBatches(Transcriber)": resources.num_cpus,
                     "MapBatches(score_batch)": LIGHT_TASK_CPUS}

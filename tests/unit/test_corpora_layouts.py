@@ -21,6 +21,9 @@ from pipeline.sources.manifest import manifest_table
 from pipeline.stages.decode import BadAudio, decode
 from pipeline.storage import Storage
 
+from tests.conftest import TINY_AUDIO
+
+TINY_MANIFEST = TINY_AUDIO.parent / "manifest.jsonl"
 COLS = SourceColumns()
 SETTINGS = IndexSettings(storage=Storage(), columns=COLS)
 
@@ -99,7 +102,7 @@ def test_nemo_tarred_folder_reads_members_references_spans_and_sub_rows(tmp_path
     assert errors == {
         "d": "manifest row 5: member 'd' (from 'd.wav') is not in audio_1.tar",
         "e": "manifest row 6: shard_id 7 names no tar of the set (looked for audio_7.tar among "
-             "2 tars beside the manifest)"}
+             "the set's 2 tars)"}
     assert len(rows) == 6
 
 
@@ -123,6 +126,55 @@ def test_nemo_tarred_parts_give_each_row_once(tmp_path, monkeypatch):
     listing, rows = index_rows(tmp_path)
     assert [u.part for u in plan_units([listing])] == [(0, 2), (1, 2)]
     assert sorted(r["id"] for r in rows) == ["a-sub1@1.5-2.5", "a@0-1", "b", "c", "d", "e"]
+
+
+def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
+    """NeMo's manifest_filepath and tarred_audio_filepaths apart: tars in another folder are read
+    when given as a second --input or when they sit in a subfolder; a manifest whose tars are
+    nowhere to be found is one error line naming its folder, never rows left unread."""
+    from pipeline.sources.listing import list_inputs
+
+    (tmp_path / "shards").mkdir()
+    nemo_tarred(tmp_path / "shards")
+    (tmp_path / "meta").mkdir()
+    manifest = tmp_path / "meta" / "tarred_audio_manifest.json"
+    (tmp_path / "shards" / "tarred_audio_manifest.json").rename(manifest)
+    expected = ["a-sub1@1.5-2.5", "a@0-1", "b", "c", "d", "e"]
+
+    def ids(inputs):
+        listings = list_inputs(tuple(str(i) for i in inputs), "auto", Storage())
+        rows = [r for u in plan_units(listings) for t in unit_tables(u, SETTINGS) for r in t.to_pylist()]
+        return [l.format for l in listings], sorted(r["id"] for r in rows), \
+            sorted(r["id"] for r in rows if r["error"] is None)
+
+    assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"]) == (
+        ["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    assert ids([manifest, tmp_path / "shards"]) == (["nemo-tarred"], expected,
+                                                    ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    assert ids([manifest, tmp_path / "shards" / "audio_0.tar", tmp_path / "shards" / "audio_1.tar"]
+               ) == (["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    # a manifest beside the tars too: the one given is read, once, and the other named
+    (tmp_path / "shards" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
+    assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"])[:2] == (["nemo-tarred"], expected)
+    (listing,) = list_inputs((str(manifest), str(tmp_path / "shards")), "auto", Storage())
+    assert listing.notes[-1].endswith("(2 tar shards); tarred_audio_manifest.json beside them is "
+                                      "not read (the manifest given is)")
+    (tmp_path / "shards" / "tarred_audio_manifest.json").unlink()
+    with pytest.raises(ConfigError, match=rf"its folder {tmp_path}/meta holds no "
+                                          r"audio_<shard_id>.tar shards; give the tars as a second"):
+        list_inputs((str(manifest),), "auto", Storage())
+    with pytest.raises(ConfigError, match="holds no audio_<shard_id>.tar shards"):
+        list_inputs((str(manifest), str(TINY_MANIFEST)), "auto", Storage())
+    # a folder whose tars sit in a subfolder of the manifest's
+    (tmp_path / "shards").rename(tmp_path / "meta" / "shards")
+    assert ids([tmp_path / "meta"])[1:] == (expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
+    # two sets in one folder and tars in neither's folder: refused, naming a tar
+    (tmp_path / "meta" / "other").mkdir()
+    (tmp_path / "meta" / "other" / "tarred_audio_manifest.json").write_bytes(
+        manifest.read_bytes())
+    with pytest.raises(ConfigError, match=r"audio_0.tar \(and 1 more\) is in no folder of the 2 "
+                                          "NeMo tarred manifests"):
+        ids([tmp_path / "meta"])
 
 
 # --- gzip manifests ------------------------------------------------------------------------------
@@ -419,3 +471,17 @@ def test_nemo_tarred_unreadable_shard_gives_error_rows(tmp_path):
     errors = {r["id"]: r["error"] for r in rows}
     assert errors["c"].startswith("manifest row 4: tar shard audio_1.tar cannot be read")
     assert errors["b"] is None and len(rows) == 6
+
+
+def test_row_group_runs_split_blocks_where_the_row_group_changes():
+    import pyarrow as pa
+
+    from pipeline.sources.items import ITEM_SCHEMA, file_item, parquet_item
+    from pipeline.stages.fetch import row_group_runs
+
+    items = [parquet_item(f"a/{i}", "s", "a.parquet", g, i, "audio") for i, g in
+             enumerate([0, 0, 0, 1, 1])] + [file_item("f1", "x.wav"), file_item("f2", "y.wav")] + \
+        [parquet_item("b/0", "s", "b.parquet", 1, 0, "audio")]
+    table = pa.Table.from_pylist(items, schema=ITEM_SCHEMA)
+    assert row_group_runs(table) == [(0, 3), (3, 5), (5, 7), (7, 8)]
+    assert row_group_runs(table.slice(5, 2)) == [(0, 2)]

@@ -65,6 +65,8 @@ def test_progress_lines_and_stall_note():
     assert [progress_mode(False, 80), progress_mode(True, 200), progress_mode(True, 80)] == [
         "log", "bars", "lines"]
     assert short_name("ReadIndexInputs->MapBatches(select_items)") == "read+select"
+    assert short_name("MapBatches(prefetch_parquet)->StreamingRepartition[num_rows_per_block=16,"
+                      "strict=False]") == "fetch+cut"
     ops = [{"name": "MapBatches(prefetch_parquet)", "progress": 2, "total": 2, "state": "FINISHED"},
            {"name": "MapBatches(decode_batch)", "progress": 0, "total": 6, "queued_blocks": 0,
             "state": "RUNNING"},

@@ -1,0 +1,57 @@
+"""Each Parquet row group read once: blocks cut only after the audio is read, inside the fetch tasks.
+
+A Parquet shard's audio is read a row group at a time (its audio column chunk: pyarrow cannot read
+part of one). Ray Data's ``repartition(target_num_rows_per_block=N)`` cuts blocks anywhere, so
+cut before the fetch it gives every piece of a big row group its own read of the whole group (a
+3,000-row, 419 MB row group was read 12 times). Here the index keeps whole row groups per block up
+to the fetch, and the cut into decode-sized blocks runs after it, fused into the fetch tasks: a
+streaming repartition with the fetch stage's own compute and no CPU request, which Ray Data fuses
+into the preceding ``map_batches`` (its operator-fusion rule for ``MapBatches ->
+StreamingRepartition``), so that the fetch tasks emit blocks of ``rows`` rows themselves.
+
+Memory of a fetch task: one row group's audio column (read and decoded by pyarrow) plus the
+blocks it has not yet handed on. A row group bigger than the decode memory budget is reported by
+the index (``pipeline/sources/index.py``).
+"""
+
+from __future__ import annotations
+
+
+def cut_blocks(dataset, rows: int):
+    """``dataset`` (the output of a light ``map_batches`` stage, ``pipeline.cluster.light_tasks``)
+    cut into blocks of at most ``rows`` rows by the same tasks.
+
+    Ray Data's public ``repartition`` asks for one CPU per task and so never fuses into a
+    no-CPU stage; the same logical operator is built here with the light stages' resources. On a
+    Ray whose internals differ, the public ``repartition`` is used (the same blocks, in tasks of
+    their own)."""
+    from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks
+
+    try:
+        from ray.data import Dataset
+        from ray.data._internal.logical.interfaces import LogicalPlan
+        from ray.data._internal.logical.operators import StreamingRepartition
+
+        op = StreamingRepartition(target_num_rows_per_block=rows,
+                                  input_dependencies=[dataset._logical_plan.dag],
+                                  ray_remote_args={"num_cpus": LIGHT_TASK_CPUS},
+                                  compute=light_tasks())
+        return Dataset._from_parent(dataset, LogicalPlan(op, dataset.context))
+    except (ImportError, TypeError, AttributeError):
+        return dataset.repartition(target_num_rows_per_block=rows)
+
+
+MIB = 1024 ** 2
+
+
+def large_groups_note(groups: tuple[tuple[str, int], ...], budget: int) -> str | None:
+    """The one console line (and ``_summary.json`` note) for row groups whose audio is bigger
+    than ``budget`` bytes (a decode task's memory request): ``None`` when there are none."""
+    if not groups:
+        return None
+    where, size = max(groups, key=lambda g: g[1])
+    more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
+    return (f"{len(groups)} Parquet row group(s) hold more audio than a decode task's memory "
+            f"budget ({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
+            "each is read whole by one task: write the shards with smaller row groups "
+            "(pyarrow.parquet.write_table(..., row_group_size=100)) to bound the memory")
