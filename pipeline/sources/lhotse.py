@@ -24,7 +24,6 @@ given, else the manifest's folder.
 
 from __future__ import annotations
 
-import json
 from typing import Iterator
 
 import pyarrow as pa
@@ -33,6 +32,7 @@ from pipeline.config import ConfigError
 from pipeline.sources.conventions import (ItemColumns, absolute_base, decode_utf8, gunzip,
                                           resolve_audio, row_channel)
 from pipeline.sources.formats import lhotse_role
+from pipeline.sources.manifest import json_lines
 from pipeline.storage import parent_uri
 
 READ_SOURCE_TYPES = ("file", "url")
@@ -42,16 +42,7 @@ HARMLESS_TRANSFORMS = ("Resample",)
 
 def lhotse_rows(data: bytes, uri: str) -> Iterator[tuple[int, dict | None, str | None]]:
     """(line, row, why not) of a lhotse JSONL manifest (gzip or not)."""
-    text = decode_utf8(gunzip(data, uri), uri, "lhotse manifest")
-    for number, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield number, None, f"not JSON ({e.msg} at column {e.colno})"
-            continue
-        yield (number, row, None) if isinstance(row, dict) else (number, None, "not a JSON object")
+    return json_lines(decode_utf8(gunzip(data, uri), uri, "lhotse manifest"))
 
 
 def _source(recording: dict, channel: int | None, base: str) -> tuple[str, int | None]:

@@ -77,6 +77,12 @@ def _json_rows(text: str) -> Iterator[Row]:
                 yield number, row if isinstance(row, dict) else None, \
                     None if isinstance(row, dict) else "not a JSON object"
             return
+    yield from json_lines(text)
+
+
+def json_lines(text: str) -> Iterator[Row]:
+    """JSON lines → (line number, row, why not) per non-blank line; a line that is not a JSON
+    object is a row with its reason (NeMo manifests, lhotse manifests)."""
     # split("\n"), not splitlines(): U+2028 and friends may stand raw inside JSON strings.
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
@@ -233,16 +239,27 @@ def _span(row: dict, plan: _Plan) -> tuple[float | None, float | None]:
     return start, start + duration
 
 
-def _add_row(out: ItemColumns, plan: _Plan, line: int, number: int, row: dict | None,
-             problem: str | None) -> None:
-    """Append the item of data row ``number`` (file line ``line``) to ``out``."""
+def row_start(out: ItemColumns, plan: _Plan, line: int, number: int, row: dict | None,
+              problem: str | None) -> tuple[str | None, str | None, str] | None:
+    """(the row's own id or ``None``, its reference or ``None``, the id of an error row: the
+    manifest's URI and line) of data row ``number``; ``None`` when the row could not be read at
+    all, its error row then added to ``out``."""
     fallback_id = f"{plan.uri}:{line}"
     if row is None:
         out.add(fallback_id, plan.uri, error=f"manifest row {number}: {problem}")
-        return
-    uid = _value(row, plan.id)
+        return None
     reference = row.get(plan.text) if plan.text else None
     reference = None if reference is None or reference == "" else str(reference)
+    return _value(row, plan.id), reference, fallback_id
+
+
+def _add_row(out: ItemColumns, plan: _Plan, line: int, number: int, row: dict | None,
+             problem: str | None) -> None:
+    """Append the item of data row ``number`` (file line ``line``) to ``out``."""
+    started = row_start(out, plan, line, number, row, problem)
+    if started is None:
+        return
+    uid, reference, fallback_id = started
     audio = row.get(plan.audio)
     if audio is not None and not isinstance(audio, str):
         out.add(uid or fallback_id, plan.uri, reference,

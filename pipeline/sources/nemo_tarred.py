@@ -35,7 +35,7 @@ from pipeline.sources.conventions import (ItemColumns, channel_suffix, decode_ut
                                           row_channel, span_suffix)
 from pipeline.sources.ids import base_prefix, strip_extension
 from pipeline.sources.items import with_ghosts
-from pipeline.sources.manifest import _plan, _span, _value, parse_manifest
+from pipeline.sources.manifest import _plan, _span, _value, parse_manifest, row_start
 from pipeline.sources.shards import Member, tar_members
 
 SHARD_ID_COLUMN = "shard_id"
@@ -143,13 +143,10 @@ def _is_number(text: str) -> bool:
 def _add_row(out: ItemColumns, plan, number: int, line: int, row: dict | None, problem: str | None,
              shard: str | None, tar: str | None, tars: tuple[str, ...], members,
              problems: dict[str, str], id_prefix: str = "") -> None:
-    fallback_id = f"{plan.uri}:{line}"
-    if row is None:
-        out.add(fallback_id, plan.uri, error=f"manifest row {number}: {problem}")
+    started = row_start(out, plan, line, number, row, problem)
+    if started is None:
         return
-    uid = _value(row, plan.id)
-    reference = row.get(plan.text) if plan.text else None
-    reference = None if reference in (None, "") else str(reference)
+    uid, reference, fallback_id = started
     name = _value(row, plan.audio)
     if name is None:
         out.add(uid or fallback_id, plan.uri, reference, f"manifest row {number} has no {plan.audio!r}")
