@@ -94,33 +94,31 @@ def bench_model(model, feats: list[np.ndarray], audio_s: float, cfg: BenchmarkCo
     }
 
 
-def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2.0) -> dict:
-    """Log-mel features of the corpus, passes repeated for at least ``min_seconds`` (and 3), the
-    median pass reported: one pass of a small corpus takes milliseconds."""
-    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
-    log_mel(waves[0])
+def _median_pass(run, min_seconds: float) -> float:
+    """Median wall seconds of ``run()``, after one warm-up call, over at least 3 passes and
+    ``min_seconds`` in all."""
+    run()
     passes: list[float] = []
     while len(passes) < 3 or sum(passes) < min_seconds:
         start = time.perf_counter()
-        for w in waves:
-            log_mel(w)
+        run()
         passes.append(time.perf_counter() - start)
-    wall = float(np.median(passes))
+    return float(np.median(passes))
+
+
+def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2.0) -> dict:
+    """Log-mel features of the corpus, passes repeated for at least ``min_seconds`` (and 3), the
+    median pass reported: one pass of a small corpus takes milliseconds."""
     from pipeline.stages.features_batch import log_mel_batch
     from pipeline.stages.packing import rows_per_call
 
+    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
     size = rows_per_call(8000)
     packs = [waves[i:i + size] for i in range(0, len(waves), size)]
-    log_mel_batch(packs[0])
-    batched: list[float] = []
-    while len(batched) < 3 or sum(batched) < min_seconds:
-        start = time.perf_counter()
-        for pack in packs:
-            log_mel_batch(pack)
-        batched.append(time.perf_counter() - start)
-    batch_wall = float(np.median(batched))
+    wall = _median_pass(lambda: [log_mel(w) for w in waves], min_seconds)
+    # --features-on accelerator's one call per pack, run here on the CPU
+    batch_wall = _median_pass(lambda: [log_mel_batch(p) for p in packs], min_seconds)
     return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall,
-            # --features-on accelerator's one call per pack, run here on the CPU
             "features_batched_rtf_per_core": audio_s / batch_wall / threads,
             "features_batched_seconds": batch_wall,
             **features_cpu_rates(waves, packs, min_seconds)}
