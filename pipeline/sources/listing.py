@@ -229,13 +229,21 @@ def _tarred_manifests_beside(fs, folder: str, storage: Storage) -> list[str]:
     return sorted(p for p in names if is_nemo_tarred_manifest(p))
 
 
+def _under(folder: str, path: str) -> str:
+    """``path`` relative to ``folder`` (``train/metadata.csv``), else its base name; either may
+    carry a URI scheme (fsspec listings leave it out)."""
+    root = folder.split("://", 1)[-1].rstrip("/") + "/"
+    bare = path.split("://", 1)[-1]
+    return bare[len(root):] if bare.startswith(root) else posixpath.basename(path)
+
+
 def _notes(uri: str, fmt: str, chosen: str, found: list[str], keep: list[str]) -> tuple[str, ...]:
     """What the driver says at once about a folder: the files that describe it and whether they
     are read (never advising the ``--format`` just given)."""
     described = describing_files(found)
     notes = []
     for kind, files in described.items():
-        shown = ", ".join(posixpath.basename(f) for f in files[:3]) + (
+        shown = ", ".join(_under(uri, f) for f in files[:3]) + (
             f" and {len(files) - 3} more" if len(files) > 3 else "")
         if kind == chosen:
             if fmt == "auto" and kind == "manifest":

@@ -284,6 +284,7 @@ def test_audiofolder_split_folders_never_share_ids(tmp_path):
         (tmp_path / split / "metadata.csv").write_text(f"file_name,transcription\n0000.flac,{split} one\n")
     listing, rows = index_rows(tmp_path)
     assert listing.format == "manifest"
+    assert "reading 2 manifest(s) (test/metadata.csv, train/metadata.csv)" in listing.notes[0]
     assert [(r["id"], r["reference"], r["uri"]) for r in rows] == [
         ("test/0000", "test one", f"{tmp_path}/test/0000.flac"),
         ("train/0000", "train one", f"{tmp_path}/train/0000.flac")]
