@@ -106,6 +106,15 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
                                 resources)
 
 
+def decode_settings(config: TranscribeConfig, spec: ModelSpec) -> DecodeSettings:
+    """What the decode tasks do, from the job's settings and the resolved model's numerics: the
+    one place both the decode stage and its memory budget (row groups checked against it) read."""
+    return DecodeSettings(max_duration_s=config.max_duration_seconds,
+                          max_segment_s=config.max_segment_seconds,
+                          silence_dbfs=config.silence_dbfs, numerics=spec.numerics,
+                          features_on=config.features_on)
+
+
 def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, storage: Storage,
                          resources: ActorResources, passthrough: tuple[str, ...] = ()):
     """Decode (CPU tasks) → packed inference (actor pool) → score, on a Ray dataset of index
@@ -115,10 +124,7 @@ def transcription_stages(items, config: TranscribeConfig, spec: ModelSpec, stora
     import ray.data
 
     passthrough = tuple(passthrough)
-    settings = DecodeSettings(max_duration_s=config.max_duration_seconds,
-                              max_segment_s=config.max_segment_seconds,
-                              silence_dbfs=config.silence_dbfs, numerics=spec.numerics,
-                              features_on=config.features_on)
+    settings = decode_settings(config, spec)
     # Decoding runs as CPU tasks of its own, on any node, so the GPU never waits on it. Ray fuses
     # adjacent stages whose resource requests are equal; the decoders' memory request (long inputs
     # decode to hundreds of MB) makes them differ, so decoding is never folded into the actors.
@@ -254,14 +260,13 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                      resources: ActorResources, started: float, echo) -> dict:
     from pipeline.stages.row_groups import large_groups_note
 
-    budget = decode_memory_request(DecodeSettings(
-        max_duration_s=config.max_duration_seconds, max_segment_s=config.max_segment_seconds,
-        silence_dbfs=config.silence_dbfs, numerics=spec.numerics))
+    budget = decode_memory_request(decode_settings(config, spec))
     index = build_index(plan_units(listings), IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter, channel=config.channel,
         group_budget_bytes=budget))
-    notes = [note for note in (large_groups_note(index.large_groups, budget),) if note]
+    large = large_groups_note(index.large_groups, budget)
+    notes = [large] if large else []
     for note in notes:
         echo(f"note: {note}")
     if not index.rows:

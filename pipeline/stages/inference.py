@@ -263,8 +263,10 @@ class Transcriber:
                     refused[k] = f"features failed: {type(e).__name__}: {e}"
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        elapsed = time.perf_counter() - started
+        # the ``clock`` interval opens after the wall one and closes before it, so on one thread the
+        # CPU time can never exceed the wall time
         self._add("features", self.clock() - clock_started)
+        elapsed = time.perf_counter() - started
         self._add("features_wall", elapsed)   # device time on CUDA, whatever ``clock`` counts
         return feats, refused, elapsed
 
