@@ -8,6 +8,7 @@ import pytest
 from bench.codecs import encode
 from bench.corpus import corpus_waveforms
 from bench.packsize import largest_fitting, pack_of
+from bench.standin_run import CEILING_WINDOWS
 from jobs.benchmark import main
 from model import NarConfig, load_model, random_model
 from bench.corpus import corpus_durations, native_config_dict, size_config, write_checkpoint
@@ -84,14 +85,14 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     # the parts (and a wait of zero at R = inf) add up to the actor's CPU time per audio second, the
     # ceiling is the median of its windows
     assert sum(parts.values()) == pytest.approx(result["actor_host_seconds_per_audio_second"], rel=0.01)
-    assert len(result["ceiling_rtfx_per_actor_runs"]) == 5
+    assert len(result["ceiling_rtfx_per_actor_runs"]) == CEILING_WINDOWS
     assert result["ceiling_rtfx_per_actor"] == float(np.median(result["ceiling_rtfx_per_actor_runs"]))
     # features on the actor: the batched log-mel is a part of its own, left out of the host time
     acc = result["features_on_accelerator"]
     acc_parts = acc["actor_host_seconds_per_audio_second_parts"]
     assert acc["features_seconds_per_audio_second"] >= acc_parts["features"] > 0   # wall >= CPU, one thread
     assert acc["actor_host_seconds_per_audio_second"] == pytest.approx(sum(acc_parts.values()) - acc_parts["features"])
-    assert acc["features_device"] == "cpu" and len(acc["ceiling_rtfx_per_actor_runs"]) == 5
+    assert acc["features_device"] == "cpu" and len(acc["ceiling_rtfx_per_actor_runs"]) == CEILING_WINDOWS
     assert sorted(result["decode_vs_limit"]) == codecs and all(r > 0 for r in result["decode_vs_limit"].values())
     assert result["decode_vs_limit_detail"]["flac"]["fastest_plain"] in ("soundfile", "pyav")
     budget = result["cores_per_accelerator_4000x"]
