@@ -49,8 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-repeats", type=int, default=5,
                    help="timings of each model-only way (packed, padded), the median reported; the numerics "
                         "profiles are timed min(3, this) times (default: 5)")
-    p.add_argument("--standin-repeats", type=int, default=2,
-                   help="runs of the stand-in pipeline at each R, medians reported (default: 2)")
+    p.add_argument("--standin-repeats", type=int, default=3,
+                   help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
     p.add_argument("--measure-seconds", type=float, default=0.4,
                    help="CPU seconds of each of the 5 windows of the stand-in ceiling; the feature timings "
                         "last 5x this (default: 0.4)")
