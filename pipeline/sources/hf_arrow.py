@@ -9,8 +9,9 @@ each row's batch number, its row within the batch and the byte offset of the bat
 that fetching reads the schema message and that one batch (a seek, no scan). The IPC *file* format
 (``ARROW1`` magic) is read by batch number.
 
-Ids: the ``id`` column, else ``<shard path relative to the input, without extension>/<row>``
-(``train/data-00000-of-00001/17``), so the splits of a ``DatasetDict`` never share one.
+Ids: the ``id`` column, else ``<shard stem>/<row>`` as for Parquet shards, with the shard's folder
+under the input in front when two shards share a stem (``ids.shard_prefixes``): the splits of a
+``DatasetDict`` give ``train/data-00000-of-00001/17`` and ``test/data-00000-of-00001/17``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Iterator
 import pyarrow as pa
 
 from pipeline.config import ConfigError, SourceColumns
-from pipeline.sources.ids import relative_id
 from pipeline.sources.items import file_item, items_table
 from pipeline.sources.shards import DEFAULT_PARQUET_AUDIO_COLUMN, PARQUET_BLOCK_ROWS, parquet_group_table
 
@@ -54,15 +54,18 @@ def _batches(f) -> Iterator[tuple[int, int, pa.RecordBatch, pa.Schema]]:
         number += 1
 
 
-def arrow_index(uri: str, f, columns: SourceColumns, root: str) -> Iterator[pa.Table]:
+def arrow_index(uri: str, f, columns: SourceColumns, stem: str | None = None
+                ) -> Iterator[pa.Table]:
     """Index blocks of one Arrow shard opened as ``f`` (local shards are memory-mapped by the
     caller, so the audio bodies are not read), whole record batches at a time.
+
+    ``stem``: what derived ids start with (``ids.shard_prefixes``, the rule Parquet shards
+    follow; default: the shard's stem).
 
     Raises :class:`ConfigError` when the audio column is missing; a shard that cannot be read
     yields one error row (``<uri>#error``) after the rows read so far.
     """
     audio_col = columns.audio or DEFAULT_PARQUET_AUDIO_COLUMN
-    stem = relative_id(root, uri)
     pending: list[pa.Table] = []
     row = 0
     try:

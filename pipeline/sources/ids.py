@@ -2,8 +2,9 @@
 
 Rules (design.md, "Ids and sources"): the source's id column when it has one; else a file's path
 relative to the input root without its extension (``sub/b3``); ``<shard stem>/<row index>`` for a
-Parquet row; WebDataset's key for a tar member. Only the same id given twice is a duplicate, and
-the first one (in input order) wins.
+Parquet or Arrow row (the shard's folder kept in front when two shards of an input share a
+stem: :func:`shard_prefixes`); WebDataset's key for a tar member. Only the same id given twice is
+a duplicate, and the first one (in input order) wins.
 """
 
 from __future__ import annotations
@@ -40,15 +41,29 @@ def shard_stem(path: str) -> str:
     return base.split(".", 1)[0] if not base.startswith(".") else base
 
 
-def base_stem(base: str, path: str) -> str:
-    """What derived ids of the shard at ``path`` start with: its :func:`shard_stem`, under the
-    shard's folder relative to ``base`` when ``base`` is given (several inputs:
-    ``pipeline.sources.listing.plan_units``): ``/d/a/train-0.parquet`` from ``/d`` →
-    ``a/train-0``."""
-    if not base:
-        return shard_stem(path)
-    head = posixpath.dirname(relative_id(base, path))
-    return posixpath.join(head, shard_stem(path)) if head else shard_stem(path)
+def shard_prefixes(root: str, shards: list[str], keep_folders: bool = False) -> dict[str, str]:
+    """What derived ids of each Parquet/Arrow shard of one input start with (``<prefix>/<row>``):
+    the first of these that no two of ``shards`` share: the shard's :func:`shard_stem`
+    (``train-00001``); the stem under the shard's folder relative to ``root``
+    (``default/train/0000``); the path relative to ``root`` without its extension (distinct for
+    distinct files). ``keep_folders`` (several inputs, ``root`` their common folder) starts at the
+    second, so that the same inputs always give the same ids.
+
+    ``default/train/0000.parquet`` and ``default/test/0000.parquet`` under ``root`` give
+    ``default/train/0000`` and ``default/test/0000``; shards with distinct names keep their stems.
+    """
+    def foldered(path: str) -> str:
+        head = posixpath.dirname(relative_id(root, path)) if root else ""
+        return posixpath.join(head, shard_stem(path)) if head else shard_stem(path)
+
+    rules = [foldered, lambda path: relative_id(root, path)]
+    if not keep_folders:
+        rules.insert(0, shard_stem)
+    for rule in rules:
+        prefixes = {path: rule(path) for path in shards}
+        if len(set(prefixes.values())) == len(prefixes):
+            return prefixes
+    return prefixes
 
 
 def base_prefix(base: str, folder: str) -> str:
@@ -57,11 +72,6 @@ def base_prefix(base: str, folder: str) -> str:
         return ""
     rel = relative_id(base, folder.rstrip("/") + "/x")
     return rel[:-1]
-
-
-def parquet_row_id(shard_path: str, row: int) -> str:
-    """Id of a Parquet row without an id column: ``<shard stem>/<row index>``."""
-    return f"{shard_stem(shard_path)}/{row}"
 
 
 def webdataset_split(member: str) -> tuple[str, str]:

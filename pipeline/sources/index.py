@@ -20,7 +20,7 @@ from pipeline.retry import StorageUnavailable, find_cause, retry_call
 from pipeline.scoring import is_scorable_reference
 from pipeline.sources.formats import is_librispeech_transcript
 from pipeline.sources.conventions import keep_extensions_of_shared_ids
-from pipeline.sources.ids import DUPLICATE_ID, base_stem, first_seen, relative_id
+from pipeline.sources.ids import DUPLICATE_ID, first_seen, relative_id
 from pipeline.sources.items import (
     ALL_CHANNELS, INDEX_SCHEMA, ITEM_SCHEMA, ORDER_COLUMN, SCORABLE_COLUMN, file_item, ghosts_of,
     group_sizes_of,
@@ -65,11 +65,10 @@ def _shard_tables(unit: IndexUnit, settings: IndexSettings) -> list[pa.Table]:
 
             local = type(fs).__name__ == "LocalFileSystem"
             with (pa.memory_map(path) if local else fs.open(path, "rb")) as f:
-                return list(arrow_index(uri, f, settings.columns, unit.root))
+                return list(arrow_index(uri, f, settings.columns, unit.id_prefix or None))
         with fs.open(path, "rb") as f:
             if unit.kind == "parquet":
-                return list(parquet_index(uri, f, settings.columns,
-                                          base_stem(unit.id_base, uri)))
+                return list(parquet_index(uri, f, settings.columns, unit.id_prefix or None))
             return [tar_index(uri, f, settings.columns)]
 
     try:
@@ -134,10 +133,10 @@ def unit_tables(unit: IndexUnit, settings: IndexSettings) -> Iterable[pa.Table]:
     """The ``ITEM_SCHEMA`` tables of one unit, in its own order."""
     if unit.kind == "files":
         return [keep_extensions_of_shared_ids(
-            items_table([file_item(relative_id(unit.root, uri), uri) for uri in unit.uris]),
-            unit.root)]
+            items_table([file_item(relative_id(unit.id_root, uri), uri) for uri in unit.uris]),
+            unit.id_root)]
     if unit.kind == "manifest":
-        return [_manifest_table(unit.uris[0], settings, unit.root)]
+        return [_manifest_table(unit.uris[0], settings, unit.id_root)]
     if unit.kind == "nemo-tarred":
         return [_nemo_tarred_table(unit, settings)]
     if unit.kind == "lhotse":

@@ -20,7 +20,7 @@ from pipeline.sources.formats import (
     FORMAT_EXTENSIONS, FORMAT_HELP, KALDI_WAV_SCP, describing_files, detect_format, extension,
     is_ghost, is_librispeech_transcript, is_nemo_tarred_manifest, keeps, lhotse_role,
 )
-from pipeline.sources.ids import strip_extension
+from pipeline.sources.ids import shard_prefixes, strip_extension
 from pipeline.storage import STORAGE_ERRORS, Storage, storage_advice, storage_error_line, to_uri
 
 # Audio files of a folder are indexed this many to a Ray task.
@@ -60,9 +60,16 @@ class IndexUnit:
     uris: tuple[str, ...]
     root: str = ""
     part: tuple[int, int] = (0, 1)
-    # With several --input: the folder all of them lie under; derived ids of Parquet shards and
-    # NeMo tarred sets then start there (``plan_units``). "": ids as for a single input.
+    # With several --input: the folder all of them lie under; derived ids of every kind then
+    # start there instead of at ``root`` (``plan_units``). "": ids as for a single input.
     id_base: str = ""
+    # A Parquet/Arrow shard: what its derived ids start with (``ids.shard_prefixes``).
+    id_prefix: str = ""
+
+    @property
+    def id_root(self) -> str:
+        """The folder derived ids are relative to: ``id_base`` when set, else ``root``."""
+        return self.id_base or self.root
 
 
 def brace_paths(path: str) -> list[str] | None:
@@ -289,7 +296,7 @@ def _librispeech_units(listing: Listing) -> list[IndexUnit]:
     units = [IndexUnit("librispeech", (trans[0], *trans[1:], *audio.pop(folder, [])), listing.root)
              for folder, trans in sorted(transcripts.items())]
     loose = [uri for folder in sorted(audio) for uri in audio[folder]]
-    return units + _file_units(loose, listing.root)
+    return units + _file_units(loose, listing.root)   # ids as for audio (IndexUnit.id_root)
 
 
 def _kaldi_units(listing: Listing) -> list[IndexUnit]:
@@ -385,8 +392,8 @@ SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$")
 
 def common_root(roots: list[str]) -> str:
     """The folder URI every one of ``roots`` lies under (``/data`` for ``/data/a`` and
-    ``/data/b``; ``s3://bkt`` for ``s3://bkt/a`` and ``s3://bkt/b``); ``""`` for roots on
-    different file systems."""
+    ``/data/b``; ``s3://bkt`` for ``s3://bkt/a`` and ``s3://bkt/b``); ``""`` for roots that share no folder
+    (different file systems, schemes or buckets: ``s3://a/x`` and ``s3://b/y``)."""
     parts = [SCHEME.match(r).groups() if SCHEME.match(r) else ("", r) for r in roots]
     if len({scheme for scheme, _ in parts}) != 1:
         return ""
@@ -395,7 +402,7 @@ def common_root(roots: list[str]) -> str:
         common = posixpath.commonpath(paths)
     except ValueError:           # absolute and relative paths mixed
         return ""
-    return parts[0][0] + common
+    return parts[0][0] + common if common else ""   # s3://a/x, s3://b/y: no folder in common
 
 
 def plan_units(listings: list[Listing]) -> list[IndexUnit]:
@@ -413,17 +420,24 @@ def plan_units(listings: list[Listing]) -> list[IndexUnit]:
         base = common_root([listing.root for listing in listings]) or "/"
     units: list[IndexUnit] = []
     for listing in listings:
-        units += [replace(unit, id_base=base) if base else unit
-                  for unit in _listing_units(listing, base)]
+        own = [replace(unit, id_base=base) for unit in _listing_units(listing)]
+        shards = [u.uris[0] for u in own if u.kind in SHARD_KINDS]
+        prefixes = shard_prefixes(base or listing.root, shards, keep_folders=bool(base))
+        units += [replace(u, id_prefix=prefixes[u.uris[0]]) if u.kind in SHARD_KINDS else u
+                  for u in own]
     return units
 
 
-def _listing_units(listing: Listing, base: str) -> list[IndexUnit]:
-    """The index units of one input; ``base``: where derived ids start when several inputs are
-    given ("" for one input)."""
+# Index units of one shard whose rows without an id get ``<id_prefix>/<row>``.
+SHARD_KINDS = ("parquet", "arrow")
+
+
+def _listing_units(listing: Listing) -> list[IndexUnit]:
+    """The index units of one input, derived ids relative to its root (``plan_units`` moves
+    them to the inputs' common folder when several are given)."""
     units: list[IndexUnit] = []
     if listing.format == "audio":
-        units += _file_units(listing.files, base or listing.root)
+        units += _file_units(listing.files, listing.root)
     elif listing.format == "librispeech":
         units += _librispeech_units(listing)
     elif listing.format == "kaldi":
@@ -433,10 +447,8 @@ def _listing_units(listing: Listing, base: str) -> list[IndexUnit]:
     elif listing.format == "lhotse":
         units += _lhotse_units(listing)
     elif listing.format == "manifest":
-        root = base or ("" if listing.single else listing.root)
+        root = "" if listing.single else listing.root
         units += [IndexUnit("manifest", (uri,), root) for uri in listing.files]
     else:
-        root = base if base and listing.format == "arrow" else listing.root
-        units += [IndexUnit(listing.format, (uri,), root) for uri in listing.files]
+        units += [IndexUnit(listing.format, (uri,), listing.root) for uri in listing.files]
     return units
-

@@ -77,12 +77,6 @@ def _float32_rows(column, width: int, refusal: str) -> tuple[np.ndarray, np.ndar
     return flat, (offsets - offsets[0]) // row_bytes
 
 
-def features_of(row: dict) -> np.ndarray:
-    """The ``[num_frames, 160]`` float32 features stored as bytes by the decode stage."""
-    flat = np.frombuffer(row["features"], dtype=np.float32)
-    return flat.reshape(row["num_frames"], FEATURE_DIM).copy()  # writable, as torch expects
-
-
 def split_segments(features: np.ndarray, segment_frames: list[int] | None) -> list[np.ndarray]:
     """A row's features (or samples) cut back into its segments (one piece when it was not
     segmented); ``segment_frames``: each segment's length along the first axis."""
@@ -212,6 +206,10 @@ class Transcriber:
                 if self.features_on == "accelerator":
                     batch, refused, features_s = self._features(batch)
                 featured.append((features_s * shares).tolist())
+                if refused:   # rows whose features failed are not in the forward: no share of it
+                    kept = np.asarray([0.0 if k in refused else frames[i]
+                                       for k, i in enumerate(pack)], np.float64)
+                    shares = kept / kept.sum() if kept.sum() else kept
                 forward_started = self.clock()
                 warm_s = 0.0
                 with self._counters:

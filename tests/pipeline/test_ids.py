@@ -5,7 +5,7 @@ import pyarrow as pa
 
 from pipeline.sources.formats import detect_format
 from pipeline.sources.ids import (
-    first_seen, parquet_row_id, relative_id, strip_extension, webdataset_split,
+    first_seen, relative_id, shard_prefixes, strip_extension, webdataset_split,
 )
 from pipeline.sources.manifest import manifest_items, read_manifest_rows
 from pipeline.storage import Storage, join_uri, parent_uri
@@ -19,8 +19,34 @@ def test_relative_id_keeps_subfolders_and_drops_the_extension():
     assert strip_extension("noext") == "noext"
 
 
-def test_parquet_row_id_and_webdataset_keys():
-    assert parquet_row_id("s3://b/train-00001.parquet", 7) == "train-00001/7"
+def test_shard_prefixes_keep_stems_unless_two_shards_share_one():
+    root = "s3://b/ds"
+    distinct = [f"{root}/data/train-0000{i}.parquet" for i in range(2)]
+    assert shard_prefixes(root, distinct) == {distinct[0]: "train-00000", distinct[1]: "train-00001"}
+    # Hugging Face's converted layout: the same file name in two split folders
+    split = [f"{root}/default/test/0000.parquet", f"{root}/default/train/0000.parquet"]
+    assert shard_prefixes(root, split) == {split[0]: "default/test/0000",
+                                           split[1]: "default/train/0000"}
+    # stems equal in one folder (the first dot ends a stem): the whole name without extension
+    dotted = [f"{root}/a.x.parquet", f"{root}/a.y.parquet"]
+    assert shard_prefixes(root, dotted) == {dotted[0]: "a.x", dotted[1]: "a.y"}
+    # several inputs (root: their common folder): the folder is always kept
+    assert shard_prefixes("s3://b", [distinct[0]], keep_folders=True) == {
+        distinct[0]: "ds/data/train-00000"}
+
+
+def test_common_root_is_empty_without_a_shared_folder():
+    from pipeline.sources.listing import common_root
+
+    assert common_root(["s3://a/x", "s3://b/y"]) == ""
+    assert common_root(["s3://bkt/a", "s3://bkt/b/c"]) == "s3://bkt"
+    assert common_root(["/data/a", "s3://data/a"]) == ""
+    assert common_root(["/data/a", "/data/b"]) == "/data"
+    # ids of such inputs are then whole paths (README, "Ids")
+    assert relative_id(common_root(["s3://a/x", "s3://b/y"]) or "/", "s3://a/x/f.flac") == "s3://a/x/f"
+
+
+def test_webdataset_keys():
     assert webdataset_split("dir/utt1.flac") == ("dir/utt1", "flac")
     assert webdataset_split("utt1.seg.JSON") == ("utt1", "seg.json")
     assert webdataset_split("spk1/utt.002.flac") == ("spk1/utt", "002.flac")

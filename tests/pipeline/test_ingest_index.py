@@ -109,6 +109,41 @@ def test_parquet_without_id_column_and_row_groups(ray_session, tmp_path):
     assert [r["id"] for r in rows] == ["x", "train-00008/1", "z"]
 
 
+def test_parquet_shards_of_one_name_in_split_folders_keep_their_folders(ray_session, tmp_path):
+    """Hugging Face's converted layout (``default/train/0000.parquet``, ``default/test/0000.parquet``)
+    as one input: the shards share a stem, so their derived ids keep the folder under the input
+    and no train row is a ``duplicate id``; a shard with a name of its own keeps its stem."""
+    ds = tmp_path / "ds"
+    for split, count in (("train", 2), ("test", 1)):
+        (ds / "default" / split).mkdir(parents=True)
+        write_hf_parquet(ds / "default" / split / "0000.parquet",
+                         [(flac_bytes("a02"), None)] * count, [f"{split}{i}" for i in range(count)])
+    _, rows = index_rows([ds])
+    assert [(r["id"], r["reference"], r["error"]) for r in rows] == [
+        ("default/test/0000/0", "test0", None),
+        ("default/train/0000/0", "train0", None), ("default/train/0000/1", "train1", None)]
+    assert all(r["data"] == flac_bytes("a02") for r in rows)
+    _, rows = index_rows([ds / "default" / "train"])      # one shard: ids as before
+    assert [r["id"] for r in rows] == ["0000/0", "0000/1"]
+
+
+def test_loose_librispeech_audio_of_two_inputs_never_shares_an_id(ray_session, tmp_path):
+    """Two LibriSpeech trees each holding ``stray/extra.flac`` (audio outside any chapter with a
+    transcript): as for an audio folder, its id starts at the inputs' common folder; the chapter
+    ids are the data's own and stay as they are."""
+    for split, speaker in (("dev-clean", "84"), ("test-clean", "61")):
+        chapter = tmp_path / split / speaker / "100"
+        chapter.mkdir(parents=True)
+        (chapter / f"{speaker}-100.trans.txt").write_text(f"{speaker}-100-0000 HELLO\n")
+        (chapter / f"{speaker}-100-0000.flac").write_bytes(flac_bytes("a02"))
+        (tmp_path / split / "stray").mkdir()
+        (tmp_path / split / "stray" / "extra.flac").write_bytes(flac_bytes("a04"))
+    _, rows = index_rows([tmp_path / "dev-clean", tmp_path / "test-clean"])
+    assert sorted((r["id"], r["reference"], r["error"]) for r in rows) == [
+        ("61/100/61-100-0000", "HELLO", None), ("84/100/84-100-0000", "HELLO", None),
+        ("dev-clean/stray/extra", None, None), ("test-clean/stray/extra", None, None)]
+
+
 def test_each_parquet_row_group_read_once_across_decode_blocks(ray_session, tmp_path, monkeypatch):
     """A 150-row shard in one row group and a 60-row shard in three: the decode stage gets them
     as 16-row blocks (14 blocks), yet every row group's audio column is read exactly once, and a
