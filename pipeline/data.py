@@ -306,9 +306,10 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
             raise ConfigError("read_corpus needs at least one URI")
         storage = Storage.from_env(s3_endpoint)
         listings = list_inputs(tuple(absolute_uri(u) for u in uris), format, storage)
+        units = plan_units(listings)        # input mistakes before Ray starts
         ensure_ray(verbose=True)
         configure_ray_data()
-        index = build_index(plan_units(listings), IndexSettings(
+        index = build_index(units, IndexSettings(
             storage=storage, columns=columns or SourceColumns(),
             audio_root=absolute_uri(audio_root)))
     except ConfigError as e:

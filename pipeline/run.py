@@ -238,6 +238,9 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     spec = resolve_numerics(spec, config.numerics)
     check_output_outside_inputs(config.inputs, config.output)
     listings = list_inputs(config.inputs, config.format, storage)
+    # The index tasks are planned here too: a mistake in the inputs (stray tars, a shard number
+    # twice) is one line before anything is deleted (--overwrite) or started (Ray).
+    units = plan_units(listings)
     for note in (note for listing in listings for note in listing.notes):
         echo(f"note: {note}")
     # The output is checked (refusal, --resume/--overwrite, writable) before any Ray work.
@@ -253,15 +256,16 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
     requests = {"decode_batch": {"CPU": DECODE_CPUS},
                 "Transcriber": {"CPU": resources.num_cpus, "GPU": resources.num_gpus}}
     with ProgressWatch(echo, needs=needs, requests=requests):
-        return _index_and_write(config, spec, storage, listings, resources, started, echo)
+        return _index_and_write(config, spec, storage, listings, units, resources, started,
+                                echo)
 
 
 def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage, listings,
-                     resources: ActorResources, started: float, echo) -> dict:
+                     units, resources: ActorResources, started: float, echo) -> dict:
     from pipeline.stages.row_groups import large_groups_note
 
     budget = decode_memory_request(decode_settings(config, spec))
-    index = build_index(plan_units(listings), IndexSettings(
+    index = build_index(units, IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter, channel=config.channel,
         group_budget_bytes=budget))

@@ -177,6 +177,8 @@ def _tars_beside(fs, manifest: str, uri: str, storage: Storage, elsewhere: bool)
 
 
 def no_tars_message(uri: str, folder: str) -> str:
+    """The one line for a NeMo tarred manifest ``uri`` whose folder holds no tars and whose tars
+    no other ``--input`` gives (how to give them)."""
     return (f"--input {uri!r} is a NeMo tarred manifest, but its folder {folder} holds no "
             f"audio_<shard_id>.tar shards; give the tars as a second --input (NeMo's "
             "tarred_audio_filepaths: --input 'path/audio_{0..N}.tar') or keep them beside it")
@@ -186,44 +188,78 @@ def list_inputs(inputs: tuple[str, ...], fmt: str, storage: Storage) -> list[Lis
     """Every ``--input`` listed; a NeMo tarred manifest given alone with its tars elsewhere
     (NeMo's ``manifest_filepath`` and ``tarred_audio_filepaths``: ``--input manifest.json
     --input '/other/audio_{0..3}.tar'``, or each tar as an ``--input``) becomes one listing with
-    the tars of the inputs that are only tar shards (all of them for one such manifest; with
-    several, each manifest takes the next).
+    the tars of the inputs that can only be its own: inputs made only of tars, holding no tarred
+    manifest of their own, every tar named as NeMo names shards (``audio_<shard_id>.tar``). Every
+    other input (a complete NeMo set, a WebDataset corpus) is read as itself.
 
     Raises:
-        ConfigError: such a manifest has no tars beside it and no input of tars to pair with.
+        ConfigError: such a manifest has no tars beside it and no input of tars to pair with, or
+            the pairing is ambiguous (several such manifests and inputs of tars, or only inputs of
+            tars that are not its own): one line asking for an explicit pairing.
     """
     listings = [list_input(uri, fmt, storage, tars_elsewhere=len(inputs) > 1) for uri in inputs]
-    alone = [i for i, listing in enumerate(listings) if listing.format == "nemo-tarred" and
-             all(is_nemo_tarred_manifest(f) for f in listing.files)]
-    tar_inputs = [j for j, listing in enumerate(listings) if _only_tars(listing)]
+    alone = [i for i, listing in enumerate(listings) if _lone_manifest(listing)]
     if not alone:
         return listings
-    if len(alone) == 1:     # one manifest: every input of tars is its (tars listed one by one)
-        pairs = {alone[0]: tar_inputs}
-    else:                   # several: each takes the next input of tars
-        pairs = {i: [j] for i, j in zip(alone, tar_inputs)}
+    tar_inputs = [j for j, listing in enumerate(listings) if _only_tars(listing)]
+    theirs = [j for j in tar_inputs if _tars_of_a_lone_manifest(listings[j])]
+    first = listings[alone[0]]
+    if len(alone) > 1 and theirs:
+        raise ConfigError(
+            f"--input {first.input} and --input {listings[alone[1]].input} are NeMo tarred "
+            f"manifests without tars beside them, and which of the tars of --input "
+            f"{listings[theirs[0]].input} belong to which is not known; make the pairing "
+            "explicit: put each manifest beside its tars and give each set as its own --input")
+    if not theirs:
+        others = [listings[j] for j in tar_inputs]
+        if not others:
+            raise ConfigError(no_tars_message(first.input, _folder(first.files[0])))
+        raise ConfigError(
+            f"--input {first.input} is a NeMo tarred manifest without tars beside it, and the "
+            f"tars of --input {others[0].input} are not its own ({_why_not_its_tars(others[0])}); "
+            "make the pairing explicit: give its tars alone, as NeMo names them (--input "
+            "'path/audio_{0..N}.tar' in a folder without another manifest, or each tar as an "
+            "--input)")
     out: list[Listing] = []
-    used = {j for group in pairs.values() for j in group}
     for i, listing in enumerate(listings):
-        if i in used:
+        if i in theirs:
             continue
-        if i in alone:
-            if not pairs.get(i):
-                raise ConfigError(no_tars_message(listing.input, _folder(listing.files[0])))
-            listing = _with_tars(listing, [listings[j] for j in pairs[i]])
-        out.append(listing)
+        out.append(_with_tars(listing, [listings[j] for j in theirs]) if i in alone else listing)
     return out
 
 
+def _lone_manifest(listing: Listing) -> bool:
+    """A NeMo tarred manifest listed without tars (they are another ``--input``)."""
+    return listing.format == "nemo-tarred" and all(is_nemo_tarred_manifest(f)
+                                                   for f in listing.files)
+
+
+def _tars_of_a_lone_manifest(listing: Listing) -> bool:
+    """An input of tars (``_only_tars``) that may be a lone manifest's: no tarred manifest of its
+    own, and every tar named ``audio_<shard_id>.tar`` (the members NeMo's manifest rows name)."""
+    from pipeline.sources.nemo_tarred import shard_number
+
+    return not any(is_nemo_tarred_manifest(f) for f in listing.files) and all(
+        shard_number(f) is not None for f in listing.files)
+
+
+def _why_not_its_tars(listing: Listing) -> str:
+    own = [f for f in listing.files if is_nemo_tarred_manifest(f)]
+    if own:
+        return f"they are the set of {own[0]}, which is read with them"
+    from pipeline.sources.nemo_tarred import shard_number
+
+    odd = next(f for f in listing.files if shard_number(f) is None)
+    return f"{posixpath.basename(odd)} is not named audio_<shard_id>.tar; they are read as they are"
+
+
 def _with_tars(manifest: Listing, tar_listings: list[Listing]) -> Listing:
-    """A lone tarred manifest's listing with the tars of ``tar_listings`` (other inputs)."""
-    tars = tuple(f for other in tar_listings for f in other.files if extension(f) == "tar")
-    unread = [f for other in tar_listings for f in other.files if extension(f) != "tar"]
+    """A lone tarred manifest's listing with the tars of ``tar_listings`` (other inputs, only
+    tars: ``_tars_of_a_lone_manifest``)."""
+    tars = tuple(f for other in tar_listings for f in other.files)
     given = ", ".join(other.input for other in tar_listings)
     return replace(manifest, files=manifest.files + tars, notes=manifest.notes + (
-        f"--input {manifest.input}: its tars are --input {given} ({len(tars)} tar shards)" + (
-            f"; {posixpath.basename(unread[0])} beside them is not read (the manifest given is)"
-            if unread else ""),))
+        f"--input {manifest.input}: its tars are --input {given} ({len(tars)} tar shards)",))
 
 
 def _tarred_manifests_beside(fs, folder: str, storage: Storage) -> list[str]:

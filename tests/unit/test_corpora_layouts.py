@@ -153,12 +153,22 @@ def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
                                                     ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
     assert ids([manifest, tmp_path / "shards" / "audio_0.tar", tmp_path / "shards" / "audio_1.tar"]
                ) == (["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
-    # a manifest beside the tars too: the one given is read, once, and the other named
-    (tmp_path / "shards" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
-    assert ids([manifest, f"{tmp_path}/shards/audio_{{0..1}}.tar"])[:2] == (["nemo-tarred"], expected)
     (listing,) = list_inputs((str(manifest), str(tmp_path / "shards")), "auto", Storage())
-    assert listing.notes[-1].endswith("(2 tar shards); tarred_audio_manifest.json beside them is "
-                                      "not read (the manifest given is)")
+    assert listing.notes[-1] == (f"--input {manifest}: its tars are --input {tmp_path}/shards "
+                                 "(2 tar shards)")
+    # a manifest beside the tars too: they are that manifest's set, so which manifest reads them
+    # is not known: one line asking for an explicit pairing, never a manifest left unread
+    (tmp_path / "shards" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
+    for tars in (f"{tmp_path}/shards/audio_{{0..1}}.tar", tmp_path / "shards"):
+        with pytest.raises(ConfigError, match=rf"^--input {manifest} is a NeMo tarred manifest "
+                           rf"without tars beside it, and the tars of --input {tars} are not its "
+                           rf"own \(they are the set of {tmp_path}/shards/tarred_audio_manifest"
+                           r".json, which is read with them\); make the pairing explicit") as err:
+            ids([manifest, tars])
+        assert "\n" not in str(err.value)
+    # each tar given alone is a pairing the user chose
+    assert ids([manifest, tmp_path / "shards" / "audio_0.tar", tmp_path / "shards" / "audio_1.tar"]
+               ) == (["nemo-tarred"], expected, ["a-sub1@1.5-2.5", "a@0-1", "b", "c"])
     (tmp_path / "shards" / "tarred_audio_manifest.json").unlink()
     with pytest.raises(ConfigError, match=rf"its folder {tmp_path}/meta holds no "
                                           r"audio_<shard_id>.tar shards; give the tars as a second"):
@@ -175,6 +185,50 @@ def test_nemo_tarred_tars_outside_the_manifests_folder(tmp_path):
     with pytest.raises(ConfigError, match=r"audio_0.tar \(and 1 more\) is in no folder of the 2 "
                                           "NeMo tarred manifests"):
         ids([tmp_path / "meta"])
+
+
+def test_a_lone_tarred_manifest_takes_only_the_tars_that_can_be_its_own(tmp_path):
+    """A lone NeMo manifest (its tars another --input) beside a complete NeMo set in a folder and
+    a WebDataset corpus: the manifest takes only its own audio_<n>.tar input; the set and the
+    corpus are read as themselves (every row there); several lone manifests are refused."""
+    from pipeline.sources.listing import list_inputs
+
+    (tmp_path / "shards").mkdir()
+    nemo_tarred(tmp_path / "shards")
+    (tmp_path / "meta").mkdir()
+    manifest = tmp_path / "meta" / "tarred_audio_manifest.json"
+    (tmp_path / "shards" / "tarred_audio_manifest.json").rename(manifest)
+    (tmp_path / "set").mkdir()
+    nemo_tarred(tmp_path / "set")                               # a complete set: its own manifest
+    (tmp_path / "wds").mkdir()
+    write_tar(tmp_path / "wds" / "train-000.tar", [("k1.wav", wav_bytes(0.5), None, None),
+                                                   ("k1.txt", b"one", None, None)])
+    inputs = (str(manifest), str(tmp_path / "set"), str(tmp_path / "wds"),
+              f"{tmp_path}/shards/audio_{{0..1}}.tar")
+    listings = list_inputs(inputs, "auto", Storage())
+    assert [(l.input, l.format) for l in listings] == [
+        (str(manifest), "nemo-tarred"), (str(tmp_path / "set"), "nemo-tarred"),
+        (str(tmp_path / "wds"), "webdataset")]
+    assert listings[0].files == (str(manifest), f"{tmp_path}/shards/audio_0.tar",
+                                 f"{tmp_path}/shards/audio_1.tar")
+    rows = [r for u in plan_units(listings) for t in unit_tables(u, SETTINGS) for r in t.to_pylist()]
+    by_source = sorted((r["id"], r["uri"].rsplit("/", 2)[-2], r["reference"]) for r in rows
+                       if r["error"] is None)
+    # several inputs: the NeMo ids start with the manifest's folder (README, "Ids")
+    assert by_source == [("k1", "wds", "one")] + [
+        (f"{prefix}/{i}", folder, ref) for prefix, folder in (("meta", "shards"), ("set", "set"))
+        for i, ref in (("a-sub1@1.5-2.5", "second"), ("a@0-1", "first"), ("b", "bee"),
+                       ("c", "sea"))]
+    # the tars given with no lone manifest's names: refused, not dropped
+    with pytest.raises(ConfigError, match=r"train-000.tar is not named audio_<shard_id>.tar"):
+        list_inputs((str(manifest), str(tmp_path / "wds")), "auto", Storage())
+    # two lone manifests: which tars are whose is not known
+    (tmp_path / "meta2").mkdir()
+    (tmp_path / "meta2" / "tarred_audio_manifest.json").write_bytes(manifest.read_bytes())
+    with pytest.raises(ConfigError, match=r"which of the tars of --input .*audio_\{0..1\}.tar "
+                                          "belong to which is not known; make the pairing explicit"):
+        list_inputs((str(manifest), str(tmp_path / "meta2" / "tarred_audio_manifest.json"),
+                     f"{tmp_path}/shards/audio_{{0..1}}.tar"), "auto", Storage())
 
 
 # --- gzip manifests ------------------------------------------------------------------------------
