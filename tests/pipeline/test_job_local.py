@@ -14,7 +14,7 @@ from pipeline.scoring import make_normalizer, word_errors
 from tests.conftest import REPO, TINY_AUDIO, TINY_MODEL
 from tests.oracle import assert_rows_match_reference
 from tests.pipeline.conftest import run_tiny as run, MANIFEST, read_output, read_summary
-from tests.pipeline.corpus import audio_files, write_parquet_shard, write_tar_shard
+from tests.pipeline.corpus import audio_files, write_parquet_shard, write_tar_members, write_tar_shard
 
 ALL_IDS = ["a01_short", "a02", "a03_twoblocks", "a04", "a05", "a06_long"]
 
@@ -132,3 +132,37 @@ def test_overwrite_replaces_earlier_results(ray_session, tmp_path):
     summary = run([src], out, overwrite=True)
     assert [r["id"] for r in read_output(out)] == ["a02"]
     assert (summary["rows"], summary["rows_inferred"]) == (1, 1)
+
+
+def test_an_input_mistake_with_overwrite_leaves_the_old_output_and_ray_alone(ray_session, tmp_path):
+    """Two NeMo tarred manifests in one folder and tars in neither's folder (a stray-tar mistake
+    found when the index tasks are planned): with --overwrite the job stops with one line before
+    the old output is emptied or Ray is started."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(TINY_AUDIO / "a02.flac", src)
+    out = tmp_path / "out"
+    run([src], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert any(p.suffix == ".parquet" for p in before)
+    sets = tmp_path / "sets"
+    for folder in ("a", "b"):
+        (sets / folder).mkdir(parents=True)
+        (sets / folder / "tarred_audio_manifest.json").write_text(
+            json.dumps({"audio_filepath": "a02.flac", "shard_id": 0}) + "\n")
+    (sets / "shards").mkdir()
+    write_tar_members(sets / "shards" / "audio_0.tar",
+                      [("a02.flac", (TINY_AUDIO / "a02.flac").read_bytes())])
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(REPO), "RAY_ADDRESS": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.transcribe", "--input", str(sets), "--output", str(out),
+         "--model", str(TINY_MODEL), "--overwrite"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2       # a user's mistake (jobs/_common.py)
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"error: --input {str(sets)!r}: tar shard {sets}/shards/audio_0.tar (and 0 "
+                     "more) is in no folder of the 2 NeMo tarred manifests, so no manifest names "
+                     "its rows; give each set (manifest and tars) as its own --input"], proc.stderr
+    assert "Ray" not in proc.stdout + proc.stderr
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
