@@ -240,6 +240,7 @@ class SpeechTranscriber:
             LIGHT_TASK_CPUS
         from pipeline.config import resolve_resources
         from pipeline.run import decode_block_rows, fetched_items, transcription_stages
+        from pipeline.stages.row_groups import LARGEST_GROUP_CONFIG
 
         ensure_ray(verbose=True)
         configure_ray_data()
@@ -256,7 +257,7 @@ class SpeechTranscriber:
             # rows of read_corpus: index items, read the jobs' way
             passthrough = tuple(n for n in schema.names if n not in ITEM_SCHEMA.names)
             rows = decode_block_rows(ds.count(), ray.cluster_resources().get("CPU", 1))
-            items = fetched_items(ds, storage, rows)
+            items = fetched_items(ds, storage, rows, ds.context.get_config(LARGEST_GROUP_CONFIG, 0))
             return transcription_stages(items, self.job, self.spec, storage, resources,
                                         passthrough)
         if isinstance(schema, pa.Schema):   # known without running: check now, else per batch
@@ -283,22 +284,28 @@ def build_transcriber(config: TranscriberConfig | None = None, *, echo=print) ->
 
 
 def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = None,
-                audio_root: str | None = None, s3_endpoint: str | None = None):
+                audio_root: str | None = None, s3_endpoint: str | None = None, echo=print):
     """A Dataset of index rows for the corpora at ``uris`` (a URI or a list): exactly the jobs'
     ``--input`` (every format: audio folders, manifests, Parquet, WebDataset, LibriSpeech,
-    Kaldi), the same ids and spans, repeated ids as ``duplicate id`` error rows.
+    Kaldi, NeMo tarred, lhotse, Arrow), the same ids and spans, repeated ids as ``duplicate id``
+    error rows. Several URIs give derived ids from the folder they all lie under, as several
+    ``--input`` do (``a/0000``, ``b/0000``; whole paths when they share none).
 
     Columns (``pipeline/sources/items.py``): ``id``, ``source``, ``reference``, ``error`` string;
     ``uri`` string, ``offset``/``length`` int64 (a byte range, -1 for a whole file),
     ``row_group``/``row_in_group`` int32 and ``audio_column`` string (a Parquet row),
-    ``start_s``/``end_s`` float64 (a span of the file, null for the whole file). No audio is
-    read: a :class:`SpeechTranscriber` reads it on the workers. Listing happens here, on the
-    driver; the index is built by Ray tasks and held in the object store.
+    ``start_s``/``end_s`` float64 (a span of the file, null for the whole file), ``channel``
+    int32 (the channel to transcribe, null for the downmix). No audio is read: a
+    :class:`SpeechTranscriber` reads it on the workers, its fetch tasks asking Ray for the
+    memory of the largest Parquet row group (kept in the Dataset's context). Listing happens
+    here, on the driver; the index is built by Ray tasks and held in the object store. ``echo``
+    gets the jobs' notes (a row group over the fetch budget).
     """
     from pipeline.cluster import absolute_uri, configure_ray_data, ensure_ray
     from pipeline.run import index_items
     from pipeline.sources.index import IndexSettings, build_index
     from pipeline.sources.listing import list_inputs, plan_units
+    from pipeline.stages import row_groups
 
     uris = (uris,) if isinstance(uris, str) else tuple(uris)
     try:
@@ -311,10 +318,15 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
         configure_ray_data()
         index = build_index(units, IndexSettings(
             storage=storage, columns=columns or SourceColumns(),
-            audio_root=absolute_uri(audio_root)))
+            audio_root=absolute_uri(audio_root), group_budget_bytes=row_groups.FETCH_BUDGET_BYTES))
     except ConfigError as e:
         raise ConfigError(for_python(str(e))) from None
-    return index_items(index, pa.array([], pa.string()))
+    large = row_groups.large_groups_note(index.large_groups, row_groups.FETCH_BUDGET_BYTES)
+    if large:
+        echo(f"note: {large}")
+    items = index_items(index, pa.array([], pa.string()))
+    items.context.set_config(row_groups.LARGEST_GROUP_CONFIG, index.largest_group_bytes)
+    return items
 
 
 def write_results(ds, uri: str, *, summary: bool = True, overwrite: bool = False,

@@ -83,20 +83,42 @@ def items_dataset(index: Index, done_ids, storage: Storage):
     import ray
 
     rows = decode_block_rows(index.rows, ray.cluster_resources().get("CPU", 1))
-    return fetched_items(index_items(index, done_ids), storage, rows)
+    return fetched_items(index_items(index, done_ids), storage, rows, index.largest_group_bytes)
 
 
-def fetched_items(items, storage: Storage, rows: int):
+def fetched_items(items, storage: Storage, rows: int, largest_group_bytes: int = 0):
     """``items`` (index blocks of whole row groups) with their Parquet audio read
     (``prefetch_parquet``: each row group once), cut into blocks of at most ``rows`` rows inside
     the same light tasks (``cut_blocks``), so that decoding spreads over the CPUs and no task
-    that cuts blocks holds a CPU the decoders need."""
-    from pipeline.stages.row_groups import cut_blocks
+    that cuts blocks holds a CPU the decoders need. The fetch tasks ask Ray for the memory the
+    largest row group they will hold takes (``fetch_memory_request``; none without Parquet)."""
+    from pipeline.stages.row_groups import cut_blocks, light_remote_args
 
+    memory = fetch_memory_request(largest_group_bytes)
     fetched = items.map_batches(
         prefetch_parquet, batch_format="pyarrow", batch_size=None, fn_kwargs={"storage": storage},
-        num_cpus=LIGHT_TASK_CPUS, compute=light_tasks())
-    return cut_blocks(fetched, rows)
+        compute=light_tasks(), **light_remote_args(memory))
+    return cut_blocks(fetched, rows, memory)
+
+
+def fetch_memory_request(largest_group_bytes: int) -> int | None:
+    """Bytes each fetch task asks Ray for: ``FETCH_COPIES`` times the largest row group's audio
+    (``pipeline/stages/row_groups.py``), at most 80 % of the largest node's memory (as
+    :func:`decode_memory_request`); ``None`` without Parquet row groups."""
+    from pipeline.stages.row_groups import FETCH_COPIES
+
+    if largest_group_bytes <= 0:
+        return None
+    return _fit_largest_node(FETCH_COPIES * largest_group_bytes)
+
+
+def _fit_largest_node(wanted: int) -> int:
+    """``wanted`` bytes, never more than 80 % of the largest node's memory (a request no node can
+    grant would leave the task waiting forever)."""
+    import ray
+
+    largest = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
+    return int(min(wanted, 0.8 * largest)) if largest else wanted
 
 
 def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelSpec,
@@ -108,7 +130,7 @@ def build_dataset(index: Index, done_ids, config: TranscribeConfig, spec: ModelS
 
 def decode_settings(config: TranscribeConfig, spec: ModelSpec) -> DecodeSettings:
     """What the decode tasks do, from the job's settings and the resolved model's numerics: the
-    one place both the decode stage and its memory budget (row groups checked against it) read."""
+    one place both the decode stage and its memory budget read."""
     return DecodeSettings(max_duration_s=config.max_duration_seconds,
                           max_segment_s=config.max_segment_seconds,
                           silence_dbfs=config.silence_dbfs, numerics=spec.numerics,
@@ -172,11 +194,7 @@ def decode_memory_request(settings: DecodeSettings) -> int:
     """Bytes each decode task asks Ray for: what ``DECODE_BATCH_ROWS`` inputs of the longest
     allowed duration can hold (``decode_task_memory_bytes``), never more than 80 % of the largest
     node's memory (a request no node can grant would leave the task waiting forever)."""
-    import ray
-
-    largest = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n.get("Alive")), default=0)
-    wanted = decode_task_memory_bytes(settings, DECODE_BATCH_ROWS)
-    return int(min(wanted, 0.8 * largest)) if largest else wanted
+    return _fit_largest_node(decode_task_memory_bytes(settings, DECODE_BATCH_ROWS))
 
 
 def actor_runtime_env() -> dict | None:
@@ -262,14 +280,14 @@ def _transcribe(config: TranscribeConfig, spec: ModelSpec | None, storage: Stora
 
 def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage, listings,
                      units, resources: ActorResources, started: float, echo) -> dict:
-    from pipeline.stages.row_groups import large_groups_note
+    from pipeline.stages import row_groups
 
-    budget = decode_memory_request(decode_settings(config, spec))
+    budget = row_groups.FETCH_BUDGET_BYTES
     index = build_index(units, IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter, channel=config.channel,
         group_budget_bytes=budget))
-    large = large_groups_note(index.large_groups, budget)
+    large = row_groups.large_groups_note(index.large_groups, budget)
     notes = [large] if large else []
     for note in notes:
         echo(f"note: {note}")

@@ -43,7 +43,8 @@ class IndexSettings:
     reference_filter: str | None = None
     channel: int | str | None = None       # --channel: N, "all" or None (see ``with_channel``)
     # A Parquet row group whose audio holds more bytes than this is reported (Index.large_groups):
-    # the fetch reads a row group whole (pipeline/stages/row_groups.py). None: not checked.
+    # the fetch reads a row group whole (pipeline/stages/row_groups.py). None: not checked (the
+    # largest row group is found either way: Index.largest_group_bytes).
     group_budget_bytes: int | None = None
 
 
@@ -184,8 +185,8 @@ USER_ERROR_ORDER = -1
 GHOSTS_ORDER = -2
 
 
-# A row with this ``_order`` names (id) a Parquet row group whose audio is bigger than
-# ``IndexSettings.group_budget_bytes`` (id: ``<bytes> <uri> row group <N>``): never an output row.
+# A row with this ``_order`` names (id: ``<bytes> <uri> row group <N>``) a Parquet row group whose
+# audio is bigger than ``IndexSettings.group_budget_bytes``, or a unit's largest: never an output row.
 LARGE_GROUP_ORDER = -3
 
 
@@ -200,12 +201,14 @@ def _marker_row(uid: str, source: str, order: int) -> pa.Table:
 
 
 def _large_group_rows(unit: IndexUnit, tables, budget: int | None) -> Iterator[pa.Table]:
-    if budget is None:
+    """Marker rows for the unit's row groups over ``budget`` and for its largest one."""
+    sizes = [(group, size) for table in tables for group, size in group_sizes_of(table)]
+    if not sizes:
         return
-    for table in tables:
-        for group, size in group_sizes_of(table):
-            if size > budget:
-                yield _marker_row(f"{size} {unit.uris[0]} row group {group}", "", LARGE_GROUP_ORDER)
+    largest = max(sizes, key=lambda g: g[1])
+    for group, size in sizes:
+        if (group, size) == largest or (budget is not None and size > budget):
+            yield _marker_row(f"{size} {unit.uris[0]} row group {group}", "", LARGE_GROUP_ORDER)
 
 
 def read_unit(number: int, unit: IndexUnit, settings: IndexSettings) -> Iterator[pa.Table]:
@@ -265,6 +268,7 @@ class Index:
     ghosts: int = 0                 # macOS metadata members skipped inside tars
     # Parquet row groups bigger than IndexSettings.group_budget_bytes: ("<uri> row group N", bytes)
     large_groups: tuple[tuple[str, int], ...] = ()
+    largest_group_bytes: int = 0    # audio bytes of the largest Parquet row group (0: none)
 
 
 def _raise_user_error(exc: BaseException, storage: Storage) -> None:
@@ -300,8 +304,10 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
     ghosts = sum(int(v) for v in meta.filter(is_ghost_count).column("id").to_pylist())
     meta = meta.filter(pc.invert(is_ghost_count))
     is_large = pc.equal(meta.column(ORDER_COLUMN), LARGE_GROUP_ORDER)
-    large_groups = tuple(sorted((where, int(size)) for size, where in (
-        text.split(" ", 1) for text in meta.filter(is_large).column("id").to_pylist())))
+    groups = [(where, int(size)) for size, where in (
+        text.split(" ", 1) for text in meta.filter(is_large).column("id").to_pylist())]
+    budget = settings.group_budget_bytes
+    large_groups = tuple(sorted(g for g in groups if budget is not None and g[1] > budget))
     meta = meta.filter(pc.invert(is_large))
     kept = meta.filter(meta.column(SCORABLE_COLUMN))
     first = first_seen(kept.column("id"), kept.column(ORDER_COLUMN))
@@ -309,7 +315,8 @@ def build_index(units: list[IndexUnit], settings: IndexSettings) -> Index:
                  dropped_unscorable=meta.num_rows - kept.num_rows,
                  duplicate_orders=kept.column(ORDER_COLUMN).filter(pc.invert(first)).combine_chunks(),
                  ids=kept.column("id").combine_chunks(), ghosts=ghosts,
-                 large_groups=large_groups)
+                 large_groups=large_groups,
+                 largest_group_bytes=max((size for _, size in groups), default=0))
 
 
 def remaining_ids(ids: pa.Array, done_ids: pa.Array) -> pa.Array:

@@ -9,23 +9,35 @@ streaming repartition with the fetch stage's own compute and no CPU request, whi
 into the preceding ``map_batches`` (its operator-fusion rule for ``MapBatches ->
 StreamingRepartition``), so that the fetch tasks emit blocks of ``rows`` rows themselves.
 
-Memory of a fetch task: one row group's audio column (read and decoded by pyarrow) plus the
-blocks it has not yet handed on. A row group bigger than the decode memory budget is reported by
-the index (``pipeline/sources/index.py``).
+Memory of a fetch task: one row group's audio column (read and decoded by pyarrow), its cells as
+Python bytes and the ``data`` column built from them (``FETCH_COPIES``), plus the blocks it has
+not yet handed on. The index finds the largest row group (``Index.largest_group_bytes``) and the
+fetch stage asks Ray for that much memory (``pipeline.run.fetch_memory_request``); a row group
+bigger than ``FETCH_BUDGET_BYTES`` is reported (a console note and ``_summary.json`` ``notes``).
 """
 
 from __future__ import annotations
 
 
-def cut_blocks(dataset, rows: int):
+# Audio bytes of one Parquet row group above which the job says so: the fetch task that reads it
+# whole asks Ray for FETCH_COPIES times that much memory. Fixed (not tied to any other setting).
+FETCH_BUDGET_BYTES = 1024 ** 3
+FETCH_COPIES = 3
+# Where ``read_corpus`` leaves its largest row group's bytes for the transcriber's fetch stage:
+# the Dataset's own DataContext, which the datasets derived from it keep.
+LARGEST_GROUP_CONFIG = "nle_pipeline.largest_row_group_bytes"
+
+
+def cut_blocks(dataset, rows: int, memory: int | None = None):
     """``dataset`` (the output of a light ``map_batches`` stage, ``pipeline.cluster.light_tasks``)
-    cut into blocks of at most ``rows`` rows by the same tasks.
+    cut into blocks of at most ``rows`` rows by the same tasks; ``memory``: the bytes that stage
+    asks Ray for (Ray Data fuses only stages with the same remote arguments).
 
     Ray Data's public ``repartition`` asks for one CPU per task and so never fuses into a
     no-CPU stage; the same logical operator is built here with the light stages' resources. On a
     Ray whose internals differ, the public ``repartition`` is used (the same blocks, in tasks of
     their own)."""
-    from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks
+    from pipeline.cluster import light_tasks
 
     try:
         from ray.data import Dataset
@@ -34,24 +46,33 @@ def cut_blocks(dataset, rows: int):
 
         op = StreamingRepartition(target_num_rows_per_block=rows,
                                   input_dependencies=[dataset._logical_plan.dag],
-                                  ray_remote_args={"num_cpus": LIGHT_TASK_CPUS},
+                                  ray_remote_args=light_remote_args(memory),
                                   compute=light_tasks())
         return Dataset._from_parent(dataset, LogicalPlan(op, dataset.context))
     except (ImportError, TypeError, AttributeError):
         return dataset.repartition(target_num_rows_per_block=rows)
 
 
+def light_remote_args(memory: int | None) -> dict:
+    """The fetch stage's (and its fused cut's) Ray arguments: no CPU, ``memory`` bytes if any."""
+    from pipeline.cluster import LIGHT_TASK_CPUS
+
+    return {"num_cpus": LIGHT_TASK_CPUS, **({"memory": memory} if memory else {})}
+
+
 MIB = 1024 ** 2
 
 
-def large_groups_note(groups: tuple[tuple[str, int], ...], budget: int) -> str | None:
+def large_groups_note(groups: tuple[tuple[str, int], ...],
+                      budget: int = FETCH_BUDGET_BYTES) -> str | None:
     """The one console line (and ``_summary.json`` note) for row groups whose audio is bigger
-    than ``budget`` bytes (a decode task's memory request): ``None`` when there are none."""
+    than ``budget`` bytes (``FETCH_BUDGET_BYTES``): ``None`` when there are none."""
     if not groups:
         return None
     where, size = max(groups, key=lambda g: g[1])
     more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
-    return (f"{len(groups)} Parquet row group(s) hold more audio than a decode task's memory "
-            f"budget ({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
-            "each is read whole by one task: write the shards with smaller row groups "
-            "(pyarrow.parquet.write_table(..., row_group_size=100)) to bound the memory")
+    return (f"{len(groups)} Parquet row group(s) hold more audio than the fetch budget "
+            f"({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
+            f"each is read whole by one fetch task, which asks Ray for {FETCH_COPIES}x that "
+            "memory: write the shards with smaller row groups "
+            "(pyarrow.parquet.write_table(..., row_group_size=100)) to bound it")

@@ -146,3 +146,36 @@ def test_api_settings_are_the_jobs_settings():
     assert plain.normalizer == "leaderboard"
     for fn in (score, pseudo_label_filter):
         assert inspect.signature(fn).parameters["normalizer"].default == "leaderboard"
+
+
+def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_path, monkeypatch):
+    """read_corpus as the job: a Parquet row group over the fetch budget is one note (echo), and
+    the largest row group's bytes ride in the Dataset's context (kept by derived datasets) to
+    size the transcriber's fetch tasks, whose rows come out transcribed."""
+    import pyarrow.parquet as pq
+
+    from pipeline import read_corpus
+    from pipeline.stages import row_groups
+    from tests.pipeline.corpus import write_hf_parquet
+
+    clip = (TINY_AUDIO / "a02.flac").read_bytes()
+    shard = write_hf_parquet(tmp_path / "train-0.parquet", [(clip, None), (clip + b"\0", None)],
+                             ["a", "b"], rows_per_group=2)
+    group = pq.ParquetFile(shard).metadata.row_group(0)
+    size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
+    monkeypatch.setattr(row_groups, "FETCH_BUDGET_BYTES", size - 1)
+    said: list[str] = []
+    ds = read_corpus(str(shard), echo=said.append)
+    assert said == [f"note: {row_groups.large_groups_note(((f'{shard} row group 0', size),), size - 1)}"]
+    derived = ds.filter(lambda r: True)
+    assert derived.context.get_config(row_groups.LARGEST_GROUP_CONFIG) == size
+    out = build_transcriber(TranscriberConfig(model=str(TINY_MODEL), actors=(1, 1)))(ds)
+    op, fetch_args = out._logical_plan.dag, None
+    while op is not None:
+        if op.name == "MapBatches(prefetch_parquet)":
+            fetch_args = op.ray_remote_args
+        op = op.input_dependencies[0] if op.input_dependencies else None
+    assert fetch_args == {"num_cpus": 0, "memory": row_groups.FETCH_COPIES * size}
+    rows = out.take_all()
+    assert sorted((r["id"], r["reference"], r["error"]) for r in rows) == [
+        ("train-0/0", "a", None), ("train-0/1", "b", None)]

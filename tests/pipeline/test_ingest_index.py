@@ -168,6 +168,7 @@ def test_each_parquet_row_group_read_once_across_decode_blocks(ray_session, tmp_
     group = pq.ParquetFile(big).metadata.row_group(0)      # audio.bytes, audio.path, text
     big_size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
     assert index.large_groups == ((f"{big} row group 0", big_size),) and big_size > 100_000
+    assert index.largest_group_bytes == big_size      # what the fetch tasks' memory request covers
 
     reads: dict = {}
     real = pq.ParquetFile.read_row_group
@@ -198,11 +199,13 @@ def test_large_row_group_note():
     from pipeline.stages.row_groups import large_groups_note
 
     assert large_groups_note((), 10) is None
-    note = large_groups_note((("s3://b/a.parquet row group 0", 300 * 1024**2),
-                              ("s3://b/b.parquet row group 2", 500 * 1024**2)), 2048 * 1024**2)
-    assert note.startswith("2 Parquet row group(s) hold more audio than a decode task's memory "
-                           "budget (2048 MiB), the largest s3://b/b.parquet row group 2 (500 MiB) "
-                           "and 1 more;")
+    note = large_groups_note((("s3://b/a.parquet row group 0", 1300 * 1024**2),
+                              ("s3://b/b.parquet row group 2", 1500 * 1024**2)))
+    assert note == ("2 Parquet row group(s) hold more audio than the fetch budget (1024 MiB), "
+                    "the largest s3://b/b.parquet row group 2 (1500 MiB) and 1 more; each is read "
+                    "whole by one fetch task, which asks Ray for 3x that memory: write the shards "
+                    "with smaller row groups (pyarrow.parquet.write_table(..., row_group_size=100)) "
+                    "to bound it")
 
 
 def test_hf_parquet_null_bytes_read_the_file_at_path(ray_session, tmp_path):

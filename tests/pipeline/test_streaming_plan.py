@@ -71,6 +71,48 @@ def test_items_reach_decoding_in_blocks_already_cut(ray_session, tmp_path):
     assert "MapBatches(prefetch_parquet)->StreamingRepartition" in items.stats()
 
 
+def test_fetch_tasks_ask_for_the_largest_row_groups_memory_and_stay_fused(ray_session, tmp_path):
+    """Parquet shards with row groups of two sizes: the fetch stage and its fused cut ask Ray for
+    3x the largest row group's audio bytes (the index found it in the footers), no CPU, and Ray
+    Data still runs the cut inside the fetch tasks; the rows arrive whole."""
+    import pyarrow.parquet as pq
+
+    from pipeline.run import fetch_memory_request
+    from pipeline.stages.row_groups import FETCH_COPIES
+    from tests.pipeline.corpus import write_hf_parquet
+
+    clip = (TINY_AUDIO / "a02.flac").read_bytes()
+    cells = [clip + i.to_bytes(2, "big") for i in range(40)]   # distinct: no dictionary page
+    (tmp_path / "pq").mkdir()
+    big = write_hf_parquet(tmp_path / "pq" / "big-0.parquet", [(c, None) for c in cells[:30]],
+                           [f"t{i}" for i in range(30)], rows_per_group=30)
+    write_hf_parquet(tmp_path / "pq" / "small-0.parquet", [(c, None) for c in cells[30:]],
+                     [f"s{i}" for i in range(10)], rows_per_group=5)
+    configure_ray_data()
+    storage = Storage.from_env()
+    index = build_index(plan_units(list_inputs((str(tmp_path / "pq"),), "auto", storage)),
+                        IndexSettings(storage=storage, columns=SourceColumns()))
+    group = pq.ParquetFile(big).metadata.row_group(0)      # audio.bytes, audio.path, text
+    largest = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
+    assert index.largest_group_bytes == largest and largest > 30 * len(clip)
+    assert index.large_groups == ()                        # no budget given: none reported
+    memory = fetch_memory_request(largest)
+    assert memory == FETCH_COPIES * largest
+    items = items_dataset(index, EMPTY, storage)
+    ops = _logical_ops(items)
+    assert [type(op).__name__ for op in ops] == ["InputData", "MapBatches", "StreamingRepartition"]
+    assert ops[1].ray_remote_args == ops[2].ray_remote_args == {"num_cpus": LIGHT_TASK_CPUS,
+                                                                "memory": memory}
+    rows = items.take_all()
+    assert "MapBatches(prefetch_parquet)->StreamingRepartition" in items.stats()
+    assert sorted(r["id"] for r in rows) == sorted(
+        [f"big-0/{i}" for i in range(30)] + [f"small-0/{i}" for i in range(10)])
+    assert all(r["error"] is None for r in rows)
+    assert {r["id"]: r["data"] for r in rows} == {
+        **{f"big-0/{i}": cells[i] for i in range(30)}, **{f"small-0/{i}": cells[30 + i] for i in range(10)}}
+    assert fetch_memory_request(0) is None
+
+
 def test_only_decoding_and_inference_ask_for_cpus(ray_session, tmp_path):
     import ray
 
