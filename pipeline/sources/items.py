@@ -99,6 +99,8 @@ def with_group_sizes(table: pa.Table, sizes: list[tuple[int, int]]) -> pa.Table:
 
 
 def group_sizes_of(table: pa.Table) -> list[tuple[int, int]]:
+    """The ``(row group, audio bytes)`` pairs :func:`with_group_sizes` left on ``table``'s schema
+    metadata; ``[]`` for a table that indexes no Parquet row group."""
     import json
 
     meta = table.schema.metadata or {}

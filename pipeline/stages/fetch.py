@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -220,7 +220,7 @@ def _with_audio(part: pa.Table, storage: Storage) -> pa.Table:
     return part.append_column("data", pa.array(data, pa.binary()))
 
 
-def prefetch_parquet(batch: pa.Table, *, storage: Storage):
+def prefetch_parquet(batch: pa.Table, *, storage: Storage) -> Iterator[pa.Table]:
     """An index block → the same rows with the audio of its Parquet/Arrow rows in a ``data``
     column (read failures in ``error``; other rows: null ``data``), yielded a row group at a time.
 

@@ -52,7 +52,11 @@ def features_matrix(column) -> tuple[np.ndarray, np.ndarray]:
 def samples_matrix(column) -> tuple[np.ndarray, np.ndarray]:
     """The ``samples`` column (``--features-on accelerator``) in bulk, as :func:`features_matrix`
     reads features: ``(flat, starts)``, every row's 16 kHz float32 samples end to end as one read-only
-    ``[Σ samples]`` view, row ``i``'s being ``flat[starts[i]:starts[i + 1]]``."""
+    ``[Σ samples]`` view, row ``i``'s being ``flat[starts[i]:starts[i + 1]]``.
+
+    Raises:
+        ValueError: a row's bytes are not whole float32 samples (a length not a multiple of 4).
+    """
     flat, starts = _float32_rows(column, 1, "samples bytes are not whole float32 samples")
     return flat.reshape(-1), starts
 

@@ -121,3 +121,23 @@ def test_decode_memory_request_counts_the_samples_shipped():
     shipped = decode_task_memory_bytes(DecodeSettings(max_duration_s=100.0, features_on="accelerator"), 4)
     # three finished rows of 100 s held twice: samples 64,000 B/s instead of features 32,000 B/s
     assert shipped - cpu == 3 * 100 * 2 * (64_000 - 32_000)
+
+
+def test_rows_whose_features_failed_get_no_share_of_the_forward():
+    """A pack of three whose middle piece the batched features call refuses: the forward (and
+    warm-up) seconds are shared over the two rows that were in it, by their frames; the refused
+    row gets 0 and its error text."""
+    spec = ModelSpec(str(TINY_MODEL), device="cpu")
+    actor = Transcriber(spec, editing_steps=1, max_frames_per_pack=100_000, num_threads=1,
+                        with_audio=False, features_on="accelerator")
+    waves = [sf.read(TINY_AUDIO / f"{u}.flac", dtype="float32")[0] for u in ("a02", "a04")]
+    pieces = [waves[0], np.zeros(100, np.float32), waves[1]]
+    frames = [num_feature_frames(len(waves[0])), 50, num_feature_frames(len(waves[1]))]
+    results, seconds, warm, featured = actor._transcribe(pieces, frames)
+    assert isinstance(results[1], str) and "audio too short: 100 samples" in results[1]
+    assert not isinstance(results[0], str) and not isinstance(results[2], str)
+    assert seconds[1] == 0.0 and warm[1] == 0.0
+    assert seconds[0] > 0 and seconds[0] / seconds[2] == pytest.approx(frames[0] / frames[2])
+    assert actor.warm_packs_left >= 0 and warm[2] > 0       # the first pack warms the model up
+    assert warm[0] / warm[2] == pytest.approx(frames[0] / frames[2])
+    assert all(f > 0 for f in featured)     # the features call did hold all three
