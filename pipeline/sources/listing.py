@@ -448,8 +448,11 @@ def plan_units(listings: list[Listing]) -> list[IndexUnit]:
     With one input, derived ids start at that input's root (its folder, or a manifest's own
     folder). With several, they start at the folder all inputs lie under (:func:`common_root`),
     so that ``--input a/ --input b/`` holding ``a/0000.flac`` and ``b/0000.flac`` give ids
-    ``a/0000`` and ``b/0000``: two different files never share a derived id. Ids the data gives
-    (an ``id`` column, WebDataset keys, LibriSpeech/Kaldi/lhotse ids) are never changed.
+    ``a/0000`` and ``b/0000``: two different files never share a derived id. Every unit kind
+    reads that folder the same way (``IndexUnit.id_root``); Parquet and Arrow shards get their
+    id prefixes here, from all of an input's shards at once (``ids.shard_prefixes``). Ids the
+    data gives (an ``id`` column, WebDataset keys, LibriSpeech/Kaldi/lhotse ids) are never
+    changed.
     """
     base = ""
     if len(listings) > 1:   # "/" when they share no folder: derived ids are then whole paths
