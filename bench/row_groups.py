@@ -105,21 +105,25 @@ def main(argv=None) -> None:
         shard = pathlib.Path(tmp) / "train-00000.parquet"
         size = write_shard(shard, args.rows, args.row_bytes, args.rows_per_group)
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR")
-        configure_ray_data()
-        storage = Storage.from_env()
-        index = build_index(plan_units(list_inputs((str(shard),), "auto", storage)),
-                            IndexSettings(storage=storage, columns=SourceColumns()))
-        sampler = Sampler()
-        before = _rchar(_workers())
-        sampler.start()
-        started = time.monotonic()
-        items = items_dataset(index, pa.array([], pa.string()), storage)
-        blocks = [bundle.num_rows() for bundle in items.iter_internal_ref_bundles()]
-        seconds = time.monotonic() - started
-        sampler.stop.set()
-        sampler.join()
-        read = sum(v - before.get(pid, 0) for pid, v in sampler.reads.items())
-        ray.shutdown()
+        try:
+            configure_ray_data()
+            storage = Storage.from_env()
+            index = build_index(plan_units(list_inputs((str(shard),), "auto", storage)),
+                                IndexSettings(storage=storage, columns=SourceColumns()))
+            sampler = Sampler()
+            # workers that start during the run count their start-up reads (library files) too: the
+            # bytes read are an upper bound
+            before = _rchar(_workers())
+            sampler.start()
+            started = time.monotonic()
+            items = items_dataset(index, pa.array([], pa.string()), storage)
+            blocks = [bundle.num_rows() for bundle in items.iter_internal_ref_bundles()]
+            seconds = time.monotonic() - started
+            sampler.stop.set()
+            sampler.join()
+            read = sum(v - before.get(pid, 0) for pid, v in sampler.reads.items())
+        finally:
+            ray.shutdown()
     print(json.dumps({"rows": sum(blocks), "decode_blocks": len(blocks), "shard_mb": round(size / 1e6, 1),
                       "rows_per_group": min(args.rows_per_group, args.rows),
                       "workers_read_mb": round(read / 1e6, 1),

@@ -29,7 +29,7 @@ import posixpath
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks
+from pipeline.cluster import LIGHT_TASK_CPUS, light_tasks, read_parquet_by_tasks
 from pipeline.config import ConfigError
 from pipeline.pseudo_label.filters import Filters, decide
 from pipeline.pseudo_label.kept_audio import KEPT_AUDIO_DIR, export_flac, kept_audio_relpath, sample_key
@@ -275,12 +275,10 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
 
     Raises :class:`ConfigError` when ``filters.expected_language_column`` is not a transcript column.
     """
-    import ray.data
-
     from pipeline.pseudo_label.quantile import confidence_thresholds
 
     arrow_fs, root_path = storage.arrow_filesystem(root)
-    transcripts = ray.data.read_parquet(posixpath.join(root_path, "transcripts"), filesystem=arrow_fs)
+    transcripts = read_parquet_by_tasks(posixpath.join(root_path, "transcripts"), filesystem=arrow_fs)
     column = filters.expected_language_column
     if column is not None and column not in transcripts.schema().names:
         raise ConfigError(f"--expected-language-column {column}: the transcripts have no such column "
@@ -293,7 +291,7 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
     _write(scored, "parquet", storage, posixpath.join(root, STAGE_DIR if cut else SCORED_DIR))
     thresholds = None
     if cut:
-        staged = ray.data.read_parquet(posixpath.join(root_path, STAGE_DIR), filesystem=arrow_fs)
+        staged = read_parquet_by_tasks(posixpath.join(root_path, STAGE_DIR), filesystem=arrow_fs)
         thresholds = confidence_thresholds(staged, filters.drop_lowest_confidence)
         _write(staged.map_batches(apply_confidence_cut, batch_format="pyarrow", batch_size=BATCH_ROWS,
                                   fn_kwargs={"thresholds": thresholds, "storage": storage, "root": root}),
@@ -301,7 +299,7 @@ def build_kept_set(storage: Storage, root: str, filters: Filters, normalizer: st
         _remove(storage, posixpath.join(root, STAGE_DIR))
 
     def read_scored():
-        return ray.data.read_parquet(posixpath.join(root_path, SCORED_DIR), filesystem=arrow_fs)
+        return read_parquet_by_tasks(posixpath.join(root_path, SCORED_DIR), filesystem=arrow_fs)
 
     if "hf" in formats:
         _write(read_scored().map_batches(hf_rows, batch_format="pyarrow", batch_size=BATCH_ROWS,

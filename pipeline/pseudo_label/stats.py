@@ -285,13 +285,13 @@ def filter_stats(storage, root: str, scored_dir: str, filters: Filters,
     ``root/scored_dir`` via Ray; ``cuts`` are the per-language confidence thresholds used."""
     import posixpath
 
-    import ray.data
+    from pipeline.cluster import read_parquet_by_tasks
 
     arrow_fs, root_path = storage.arrow_filesystem(root)
     path = posixpath.join(root_path, scored_dir)
 
     def scored():
-        ds = ray.data.read_parquet(path, filesystem=arrow_fs)
+        ds = read_parquet_by_tasks(path, arrow_fs)
         return ds.select_columns([c for c in STATS_COLUMNS if c in ds.schema().names])
 
     blocks = scored().map_batches(block_counts, batch_format="pyarrow", batch_size=None).take_all()

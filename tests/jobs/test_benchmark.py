@@ -74,7 +74,13 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     codecs = ["aac", "flac", "mp3", "opus"]
     assert sorted(costs) == codecs
     for codec in codecs:
-        assert costs[codec]["cores_per_1000x"] > costs[codec]["decode_cores_per_1000x"] > 0
+        # the medians of the passes, as cores per 1000x (decode + features, and decode alone: which
+        # is larger is a timing, left to the benchmark; a loaded machine swaps them for Opus)
+        c = costs[codec]
+        assert c["cores_per_1000x"] == pytest.approx(1000 * np.median(c["cpu_seconds_runs"]) / c["audio_seconds"])
+        assert c["decode_cores_per_1000x"] == pytest.approx(
+            1000 * np.median(c["decode_cpu_seconds_runs"]) / c["audio_seconds"])
+        assert c["cores_per_1000x"] > 0 and c["decode_cores_per_1000x"] > 0
         assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 5
     # the stand-in accelerator's figures (design.md, Benchmark JSON)
     assert result["ceiling_rtfx_per_actor"] > result["ceiling_rtfx_per_actor_with_decode"] > 0
