@@ -299,7 +299,7 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
     :class:`SpeechTranscriber` reads it on the workers, its fetch tasks asking Ray for the
     memory of the largest Parquet row group (kept in the Dataset's context). Listing happens
     here, on the driver; the index is built by Ray tasks and held in the object store. ``echo``
-    gets the jobs' notes (a row group over the fetch budget).
+    gets the jobs' notes (a row group over a decode task's memory request, default settings).
     """
     from pipeline.cluster import absolute_uri, configure_ray_data, ensure_ray
     from pipeline.run import index_items
@@ -316,12 +316,13 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
         units = plan_units(listings)        # input mistakes before Ray starts
         ensure_ray(verbose=True)
         configure_ray_data()
+        budget = row_groups.note_budget()
         index = build_index(units, IndexSettings(
             storage=storage, columns=columns or SourceColumns(),
-            audio_root=absolute_uri(audio_root), group_budget_bytes=row_groups.FETCH_BUDGET_BYTES))
+            audio_root=absolute_uri(audio_root), group_budget_bytes=budget))
     except ConfigError as e:
         raise ConfigError(for_python(str(e))) from None
-    large = row_groups.large_groups_note(index.large_groups, row_groups.FETCH_BUDGET_BYTES)
+    large = row_groups.large_groups_note(index.large_groups, budget)
     if large:
         echo(f"note: {large}")
     items = index_items(index, pa.array([], pa.string()))

@@ -282,7 +282,7 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                      units, resources: ActorResources, started: float, echo) -> dict:
     from pipeline.stages import row_groups
 
-    budget = row_groups.FETCH_BUDGET_BYTES
+    budget = row_groups.note_budget(decode_settings(config, spec))
     index = build_index(units, IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter, channel=config.channel,

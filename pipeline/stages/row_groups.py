@@ -13,15 +13,14 @@ Memory of a fetch task: one row group's audio column (read and decoded by pyarro
 Python bytes and the ``data`` column built from them (``FETCH_COPIES``), plus the blocks it has
 not yet handed on. The index finds the largest row group (``Index.largest_group_bytes``) and the
 fetch stage asks Ray for that much memory (``pipeline.run.fetch_memory_request``); a row group
-bigger than ``FETCH_BUDGET_BYTES`` is reported (a console note and ``_summary.json`` ``notes``).
+bigger than a decode task's memory request (:func:`note_budget`) is reported (a console note and
+``_summary.json`` ``notes``), as the issue that asked for whole row groups put it.
 """
 
 from __future__ import annotations
 
 
-# Audio bytes of one Parquet row group above which the job says so: the fetch task that reads it
-# whole asks Ray for FETCH_COPIES times that much memory. Fixed (not tied to any other setting).
-FETCH_BUDGET_BYTES = 1024 ** 3
+# The fetch task that reads a row group whole asks Ray for FETCH_COPIES times its audio bytes.
 FETCH_COPIES = 3
 # Where ``read_corpus`` leaves its largest row group's bytes for the transcriber's fetch stage:
 # the Dataset's own DataContext, which the datasets derived from it keep.
@@ -63,15 +62,25 @@ def light_remote_args(memory: int | None) -> dict:
 MIB = 1024 ** 2
 
 
-def large_groups_note(groups: tuple[tuple[str, int], ...],
-                      budget: int = FETCH_BUDGET_BYTES) -> str | None:
+def note_budget(settings=None) -> int:
+    """Audio bytes of one row group above which the job says so: the memory a decode task asks
+    Ray for under ``settings`` (a ``DecodeSettings``; the defaults when ``None``, as for
+    ``read_corpus``), ``pipeline.run.decode_memory_request``. Needs Ray started."""
+    from pipeline.run import decode_memory_request
+    from pipeline.stages.decode import DecodeSettings
+
+    return decode_memory_request(settings or DecodeSettings())
+
+
+def large_groups_note(groups: tuple[tuple[str, int], ...], budget: int) -> str | None:
     """The one console line (and ``_summary.json`` note) for row groups whose audio is bigger
-    than ``budget`` bytes (``FETCH_BUDGET_BYTES``): ``None`` when there are none."""
+    than ``budget`` bytes (:func:`note_budget`): ``None`` when there are none."""
     if not groups:
         return None
     where, size = max(groups, key=lambda g: g[1])
     more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
-    return (f"{len(groups)} Parquet row group(s) hold more audio than the fetch budget "
+    return (f"{len(groups)} Parquet row group(s) hold more audio than a decode task's memory "
+            f"budget "
             f"({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
             f"each is read whole by one fetch task, which asks Ray for {FETCH_COPIES}x that "
             "memory: write the shards with smaller row groups "

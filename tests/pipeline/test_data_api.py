@@ -149,7 +149,7 @@ def test_api_settings_are_the_jobs_settings():
 
 
 def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_path, monkeypatch):
-    """read_corpus as the job: a Parquet row group over the fetch budget is one note (echo), and
+    """read_corpus as the job: a Parquet row group over a decode task's memory request is one note (echo), and
     the largest row group's bytes ride in the Dataset's context (kept by derived datasets) to
     size the transcriber's fetch tasks, whose rows come out transcribed."""
     import pyarrow.parquet as pq
@@ -163,7 +163,7 @@ def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_pa
                              ["a", "b"], rows_per_group=2)
     group = pq.ParquetFile(shard).metadata.row_group(0)
     size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
-    monkeypatch.setattr(row_groups, "FETCH_BUDGET_BYTES", size - 1)
+    monkeypatch.setattr(row_groups, "note_budget", lambda settings=None: size - 1)
     said: list[str] = []
     ds = read_corpus(str(shard), echo=said.append)
     assert said == [f"note: {row_groups.large_groups_note(((f'{shard} row group 0', size),), size - 1)}"]

@@ -168,8 +168,8 @@ def test_an_input_mistake_with_overwrite_leaves_the_old_output_and_ray_alone(ray
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-def test_a_row_group_over_the_fetch_budget_is_a_summary_note(ray_session, tmp_path, monkeypatch):
-    """The fixed fetch budget (here lowered under the shard's one row group): the job says so in
+def test_a_row_group_over_the_decode_memory_request_is_a_summary_note(ray_session, tmp_path, monkeypatch):
+    """A decode task's memory request (here lowered under the shard's one row group): the job says so in
     one note, kept in _summary.json, and transcribes the rows as usual."""
     import pyarrow.parquet as pq
 
@@ -181,7 +181,7 @@ def test_a_row_group_over_the_fetch_budget_is_a_summary_note(ray_session, tmp_pa
     shard = write_hf_parquet(tmp_path / "pq" / "train-0.parquet", [(clip, None)], ["x"])
     group = pq.ParquetFile(shard).metadata.row_group(0)
     size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
-    monkeypatch.setattr(row_groups, "FETCH_BUDGET_BYTES", size - 1)
+    monkeypatch.setattr(row_groups, "note_budget", lambda settings=None: size - 1)
     out = tmp_path / "out"
     summary = run([tmp_path / "pq"], out)
     note = row_groups.large_groups_note(((f"{shard} row group 0", size),), size - 1)
