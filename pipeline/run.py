@@ -298,6 +298,13 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
     if config.channel == "all":             # output ids are <id>#ch<N>
         done = parent_ids(done)
     todo = remaining_ids(index.ids, done)
+    if len(done) and len(todo) == len(index.ids):
+        # nothing written matches these inputs: resuming would write every row again beside them
+        raise ConfigError(
+            f"--resume: none of the {len(done)} ids already in {config.output} is an id of these "
+            "inputs (other inputs, or ids derived another way, e.g. several --input now start at "
+            "their common folder); resuming would transcribe every row again beside them: use "
+            "--overwrite to start over, or another --output")
     formats = ", ".join(sorted({listing.format for listing in listings}))
     echo(f"indexed {plural(index.rows, 'utterance')} ({formats}) from {len(listings)} input(s); "
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"

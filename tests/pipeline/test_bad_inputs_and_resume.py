@@ -113,3 +113,21 @@ def test_resume_adds_only_missing_ids(ray_session, tmp_path):
     third = run([src], out, resume=True)
     assert (third["rows"], third["rows_inferred"]) == (6, 0)
     assert len(read_output(out)) == 6
+
+
+def test_resume_refuses_when_no_written_id_belongs_to_the_inputs(ray_session, tmp_path):
+    from pipeline.config import ConfigError
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, name in ((a, "a02.flac"), (b, "a04.flac")):
+        folder.mkdir()
+        shutil.copy(TINY_AUDIO / name, folder / name)
+    out = tmp_path / "out"
+    assert run([a], out)["rows"] == 1
+    written = sorted(f.read_bytes() for f in out.rglob("*.parquet"))
+    # other inputs (or ids derived another way): every row would be written again beside the old
+    with pytest.raises(ConfigError, match=r"^--resume: none of the 1 ids already in .* is an id of "
+                                          r"these inputs .*use --overwrite to start over"):
+        run([b], out, resume=True)
+    assert sorted(f.read_bytes() for f in out.rglob("*.parquet")) == written
+    assert [r["id"] for r in read_output(out)] == ["a02"]
