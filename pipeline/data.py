@@ -240,7 +240,7 @@ class SpeechTranscriber:
             LIGHT_TASK_CPUS
         from pipeline.config import resolve_resources
         from pipeline.run import decode_block_rows, fetched_items, transcription_stages
-        from pipeline.stages.row_groups import LARGEST_GROUP_CONFIG
+        from pipeline.stages.row_groups import INDEX_ROWS_CONFIG, LARGEST_GROUP_CONFIG
 
         ensure_ray(verbose=True)
         configure_ray_data()
@@ -256,7 +256,11 @@ class SpeechTranscriber:
         if isinstance(schema, pa.Schema) and set(ITEM_SCHEMA.names) <= set(schema.names):
             # rows of read_corpus: index items, read the jobs' way
             passthrough = tuple(n for n in schema.names if n not in ITEM_SCHEMA.names)
-            rows = decode_block_rows(ds.count(), ray.cluster_resources().get("CPU", 1))
+            # the index's row count, kept by read_corpus (stages a user chained after it are not
+            # run once more to count; an upper bound after a filter is fine for sizing blocks)
+            total = ds.context.get_config(INDEX_ROWS_CONFIG, None)
+            rows = decode_block_rows(ds.count() if total is None else total,
+                                     ray.cluster_resources().get("CPU", 1))
             items = fetched_items(ds, storage, rows, ds.context.get_config(LARGEST_GROUP_CONFIG, 0))
             return transcription_stages(items, self.job, self.spec, storage, resources,
                                         passthrough)
@@ -327,6 +331,7 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
         echo(f"note: {large}")
     items = index_items(index, pa.array([], pa.string()))
     items.context.set_config(row_groups.LARGEST_GROUP_CONFIG, index.largest_group_bytes)
+    items.context.set_config(row_groups.INDEX_ROWS_CONFIG, index.rows)
     return items
 
 

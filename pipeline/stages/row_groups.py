@@ -25,6 +25,8 @@ FETCH_COPIES = 3
 # Where ``read_corpus`` leaves its largest row group's bytes for the transcriber's fetch stage:
 # the Dataset's own DataContext, which the datasets derived from it keep.
 LARGEST_GROUP_CONFIG = "nle_pipeline.largest_row_group_bytes"
+# ... and the index's row count, which sizes the decode blocks without counting the Dataset again
+INDEX_ROWS_CONFIG = "nle_pipeline.index_rows"
 
 
 def cut_blocks(dataset, rows: int, memory: int | None = None):

@@ -169,6 +169,7 @@ def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_pa
     assert said == [f"note: {row_groups.large_groups_note(((f'{shard} row group 0', size),), size - 1)}"]
     derived = ds.filter(lambda r: True)
     assert derived.context.get_config(row_groups.LARGEST_GROUP_CONFIG) == size
+    assert derived.context.get_config(row_groups.INDEX_ROWS_CONFIG) == 2   # sizes the decode blocks, no count()
     out = build_transcriber(TranscriberConfig(model=str(TINY_MODEL), actors=(1, 1)))(ds)
     op, fetch_args = out._logical_plan.dag, None
     while op is not None:
