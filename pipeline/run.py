@@ -102,14 +102,14 @@ def fetched_items(items, storage: Storage, rows: int, largest_group_bytes: int =
 
 
 def fetch_memory_request(largest_group_bytes: int) -> int | None:
-    """Bytes each fetch task asks Ray for: ``FETCH_COPIES`` times the largest row group's audio
-    (``pipeline/stages/row_groups.py``), at most 80 % of the largest node's memory (as
-    :func:`decode_memory_request`); ``None`` without Parquet row groups."""
-    from pipeline.stages.row_groups import FETCH_COPIES
+    """Bytes each fetch task asks Ray for: the worker plus ``FETCH_COPIES`` times the largest row
+        group's audio (``pipeline.stages.row_groups.fetch_task_bytes``), at most 80 % of the largest
+    node's memory (as :func:`decode_memory_request`); ``None`` without Parquet row groups."""
+    from pipeline.stages.row_groups import fetch_task_bytes
 
     if largest_group_bytes <= 0:
         return None
-    return _fit_largest_node(FETCH_COPIES * largest_group_bytes)
+    return _fit_largest_node(fetch_task_bytes(largest_group_bytes))
 
 
 def _fit_largest_node(wanted: int) -> int:

@@ -367,8 +367,9 @@ def _set_tars(listing: Listing, manifests: list[str]) -> dict[str, tuple[str, ..
     own = {m: [t for t in tars if _folder(t) == _folder(m)] for m in manifests}
     stray = [t for t in tars if _folder(t) not in folders]
     if stray and len(manifests) > 1:
-        raise ConfigError(f"--input {listing.input!r}: tar shard {stray[0]} (and "
-                          f"{len(stray) - 1} more) is in no folder of the {len(manifests)} NeMo "
+        more = f" (and {len(stray) - 1} more)" if len(stray) > 1 else ""
+        raise ConfigError(f"--input {listing.input!r}: tar shard {stray[0]}{more} is in no folder "
+                          f"of the {len(manifests)} NeMo "
                           "tarred manifests, so no manifest names its rows; give each set "
                           "(manifest and tars) as its own --input")
     if stray:

@@ -20,8 +20,16 @@ bigger than a decode task's memory request (:func:`note_budget`) is reported (a 
 from __future__ import annotations
 
 
-# The fetch task that reads a row group whole asks Ray for FETCH_COPIES times its audio bytes.
+# The fetch task that reads a row group whole asks Ray for FETCH_WORKER_BYTES (the worker process
+# itself with pyarrow and the pipeline loaded: about 250 MiB measured) plus FETCH_COPIES times the
+# row group's audio bytes. A request under what the worker uses makes Ray Data warn on the console.
 FETCH_COPIES = 3
+FETCH_WORKER_BYTES = 512 * 1024 ** 2
+
+
+def fetch_task_bytes(largest_group_bytes: int) -> int:
+    """Memory a fetch task holding the largest row group (``largest_group_bytes`` of audio) uses."""
+    return FETCH_WORKER_BYTES + FETCH_COPIES * largest_group_bytes
 # Where ``read_corpus`` leaves its largest row group's bytes for the transcriber's fetch stage:
 # the Dataset's own DataContext, which the datasets derived from it keep.
 LARGEST_GROUP_CONFIG = "nle_pipeline.largest_row_group_bytes"

@@ -176,7 +176,7 @@ def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_pa
         if op.name == "MapBatches(prefetch_parquet)":
             fetch_args = op.ray_remote_args
         op = op.input_dependencies[0] if op.input_dependencies else None
-    assert fetch_args == {"num_cpus": 0, "memory": row_groups.FETCH_COPIES * size}
+    assert fetch_args == {"num_cpus": 0, "memory": row_groups.FETCH_WORKER_BYTES + row_groups.FETCH_COPIES * size}
     rows = out.take_all()
     assert sorted((r["id"], r["reference"], r["error"]) for r in rows) == [
         ("train-0/0", "a", None), ("train-0/1", "b", None)]

@@ -161,8 +161,8 @@ def test_an_input_mistake_with_overwrite_leaves_the_old_output_and_ray_alone(ray
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2       # a user's mistake (jobs/_common.py)
     lines = proc.stderr.strip().splitlines()
-    assert lines == [f"error: --input {str(sets)!r}: tar shard {sets}/shards/audio_0.tar (and 0 "
-                     "more) is in no folder of the 2 NeMo tarred manifests, so no manifest names "
+    assert lines == [f"error: --input {str(sets)!r}: tar shard {sets}/shards/audio_0.tar is in no "
+                     "folder of the 2 NeMo tarred manifests, so no manifest names "
                      "its rows; give each set (manifest and tars) as its own --input"], proc.stderr
     assert "Ray" not in proc.stdout + proc.stderr
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

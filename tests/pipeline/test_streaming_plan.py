@@ -78,7 +78,7 @@ def test_fetch_tasks_ask_for_the_largest_row_groups_memory_and_stay_fused(ray_se
     import pyarrow.parquet as pq
 
     from pipeline.run import fetch_memory_request
-    from pipeline.stages.row_groups import FETCH_COPIES
+    from pipeline.stages.row_groups import FETCH_COPIES, FETCH_WORKER_BYTES
     from tests.pipeline.corpus import write_hf_parquet
 
     clip = (TINY_AUDIO / "a02.flac").read_bytes()
@@ -97,7 +97,7 @@ def test_fetch_tasks_ask_for_the_largest_row_groups_memory_and_stay_fused(ray_se
     assert index.largest_group_bytes == largest and largest > 30 * len(clip)
     assert index.large_groups == ()                        # no budget given: none reported
     memory = fetch_memory_request(largest)
-    assert memory == FETCH_COPIES * largest
+    assert memory == FETCH_WORKER_BYTES + FETCH_COPIES * largest
     items = items_dataset(index, EMPTY, storage)
     ops = _logical_ops(items)
     assert [type(op).__name__ for op in ops] == ["InputData", "MapBatches", "StreamingRepartition"]
