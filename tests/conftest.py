@@ -64,6 +64,21 @@ def log_ray_io_retries() -> None:
     logger.addHandler(handler)
 
 
+@pytest.fixture
+def ctrl_c_reaches_children():
+    """Jobs started by the test get SIGINT as a shell's foreground command does. A suite started
+    in the background (``pytest &`` in a script) runs with SIGINT ignored, which its children
+    inherit, and Python then installs no Ctrl-C handler in them: a child of an ignoring parent is
+    right to ignore it, but the test is about the foreground case. A handler here (not SIG_IGN)
+    becomes the default disposition in the children."""
+    before = signal.getsignal(signal.SIGINT)
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if before == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, before)
+
+
 def call_main(main, argv: list[str], capsys) -> subprocess.CompletedProcess:
     """A job's ``main(argv)`` run in this process as a shell would run it: its exit code (argparse's
     ``SystemExit`` counts) and what it wrote to stdout and stderr."""

@@ -40,7 +40,8 @@ def read_until(fd: int, proc: subprocess.Popen, needle: str | None, timeout_s: f
     return out.decode(errors="replace")
 
 
-def test_narrow_terminal_progress_fits_and_the_interrupt_line_stands_alone(tmp_path):
+def test_narrow_terminal_progress_fits_and_the_interrupt_line_stands_alone(
+        tmp_path, ctrl_c_reaches_children):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     ray_tmp = tempfile.mkdtemp(prefix="nn", dir="/tmp")

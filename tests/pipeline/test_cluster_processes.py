@@ -127,7 +127,8 @@ def test_head_elsewhere_then_the_same_head_killed(ray_tmp, tmp_path):
     assert [r["id"] for r in read_output(out)] == ["a02"]
 
 
-def test_ctrl_c_stops_the_job_and_resume_completes_it_quietly(ray_tmp, tmp_path):
+def test_ctrl_c_stops_the_job_and_resume_completes_it_quietly(
+        ray_tmp, tmp_path, ctrl_c_reaches_children):
     corpus = tmp_path / "five"
     corpus.mkdir()
     for clip in sorted(TINY_AUDIO.glob("*.flac"))[:5]:
