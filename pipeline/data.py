@@ -306,7 +306,7 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
     gets the jobs' notes (a row group over a decode task's memory request, default settings).
     """
     from pipeline.cluster import absolute_uri, configure_ray_data, ensure_ray
-    from pipeline.run import index_items
+    from pipeline.run import index_items, row_group_note_budget
     from pipeline.sources.index import IndexSettings, build_index
     from pipeline.sources.listing import list_inputs, plan_units
     from pipeline.stages import row_groups
@@ -320,7 +320,7 @@ def read_corpus(uris, *, format: str = "auto", columns: SourceColumns | None = N
         units = plan_units(listings)        # input mistakes before Ray starts
         ensure_ray(verbose=True)
         configure_ray_data()
-        budget = row_groups.note_budget()
+        budget = row_group_note_budget()
         index = build_index(units, IndexSettings(
             storage=storage, columns=columns or SourceColumns(),
             audio_root=absolute_uri(audio_root), group_budget_bytes=budget))

@@ -103,7 +103,7 @@ def fetched_items(items, storage: Storage, rows: int, largest_group_bytes: int =
 
 def fetch_memory_request(largest_group_bytes: int) -> int | None:
     """Bytes each fetch task asks Ray for: the worker plus ``FETCH_COPIES`` times the largest row
-        group's audio (``pipeline.stages.row_groups.fetch_task_bytes``), at most 80 % of the largest
+    group's audio (``pipeline.stages.row_groups.fetch_task_bytes``), at most 80 % of the largest
     node's memory (as :func:`decode_memory_request`); ``None`` without Parquet row groups."""
     from pipeline.stages.row_groups import fetch_task_bytes
 
@@ -197,6 +197,13 @@ def decode_memory_request(settings: DecodeSettings) -> int:
     return _fit_largest_node(decode_task_memory_bytes(settings, DECODE_BATCH_ROWS))
 
 
+def row_group_note_budget(settings: DecodeSettings | None = None) -> int:
+    """Audio bytes of one Parquet row group above which the job says so (a note): the memory a
+    decode task asks Ray for under ``settings`` (the defaults when ``None``, as for
+    ``read_corpus``), :func:`decode_memory_request`. Needs Ray started."""
+    return decode_memory_request(settings or DecodeSettings())
+
+
 def actor_runtime_env() -> dict | None:
     """A Ray ``runtime_env`` that forwards the test-only fault switches (``pipeline/faults.py``)
     to the inference actors, wherever they run; ``None`` when none is set."""
@@ -282,7 +289,7 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
                      units, resources: ActorResources, started: float, echo) -> dict:
     from pipeline.stages import row_groups
 
-    budget = row_groups.note_budget(decode_settings(config, spec))
+    budget = row_group_note_budget(decode_settings(config, spec))
     index = build_index(units, IndexSettings(
         storage=storage, columns=config.columns, audio_root=config.audio_root,
         reference_filter=config.reference_filter, channel=config.channel,

@@ -13,8 +13,8 @@ Memory of a fetch task: one row group's audio column (read and decoded by pyarro
 Python bytes and the ``data`` column built from them (``FETCH_COPIES``), plus the blocks it has
 not yet handed on. The index finds the largest row group (``Index.largest_group_bytes``) and the
 fetch stage asks Ray for that much memory (``pipeline.run.fetch_memory_request``); a row group
-bigger than a decode task's memory request (:func:`note_budget`) is reported (a console note and
-``_summary.json`` ``notes``), as the issue that asked for whole row groups put it.
+bigger than a decode task's memory request (``pipeline.run.row_group_note_budget``) is reported
+(a console note and ``_summary.json`` ``notes``).
 """
 
 from __future__ import annotations
@@ -72,19 +72,9 @@ def light_remote_args(memory: int | None) -> dict:
 MIB = 1024 ** 2
 
 
-def note_budget(settings=None) -> int:
-    """Audio bytes of one row group above which the job says so: the memory a decode task asks
-    Ray for under ``settings`` (a ``DecodeSettings``; the defaults when ``None``, as for
-    ``read_corpus``), ``pipeline.run.decode_memory_request``. Needs Ray started."""
-    from pipeline.run import decode_memory_request
-    from pipeline.stages.decode import DecodeSettings
-
-    return decode_memory_request(settings or DecodeSettings())
-
-
 def large_groups_note(groups: tuple[tuple[str, int], ...], budget: int) -> str | None:
     """The one console line (and ``_summary.json`` note) for row groups whose audio is bigger
-    than ``budget`` bytes (:func:`note_budget`): ``None`` when there are none."""
+    than ``budget`` bytes (``pipeline.run.row_group_note_budget``): ``None`` when there are none."""
     if not groups:
         return None
     where, size = max(groups, key=lambda g: g[1])

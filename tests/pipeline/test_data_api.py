@@ -163,7 +163,7 @@ def test_read_corpus_row_groups_size_the_fetch_and_are_noted(ray_session, tmp_pa
                              ["a", "b"], rows_per_group=2)
     group = pq.ParquetFile(shard).metadata.row_group(0)
     size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
-    monkeypatch.setattr(row_groups, "note_budget", lambda settings=None: size - 1)
+    monkeypatch.setattr("pipeline.run.row_group_note_budget", lambda settings=None: size - 1)
     said: list[str] = []
     ds = read_corpus(str(shard), echo=said.append)
     assert said == [f"note: {row_groups.large_groups_note(((f'{shard} row group 0', size),), size - 1)}"]

@@ -181,7 +181,7 @@ def test_a_row_group_over_the_decode_memory_request_is_a_summary_note(ray_sessio
     shard = write_hf_parquet(tmp_path / "pq" / "train-0.parquet", [(clip, None)], ["x"])
     group = pq.ParquetFile(shard).metadata.row_group(0)
     size = group.column(0).total_uncompressed_size + group.column(1).total_uncompressed_size
-    monkeypatch.setattr(row_groups, "note_budget", lambda settings=None: size - 1)
+    monkeypatch.setattr("pipeline.run.row_group_note_budget", lambda settings=None: size - 1)
     out = tmp_path / "out"
     summary = run([tmp_path / "pq"], out)
     note = row_groups.large_groups_note(((f"{shard} row group 0", size),), size - 1)
