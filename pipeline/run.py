@@ -33,7 +33,7 @@ from pipeline.stages.inference import CONCURRENT_CALLS, Transcriber
 from pipeline.stages.packing import rows_per_call
 from pipeline.model_ref import ModelSpec, resolve_model
 from pipeline.numerics import resolve_numerics
-from pipeline.sinks.output import existing_ids, prepare_output, read_columns, write_summary
+from pipeline.sinks.output import clean_for_resume, existing_ids, prepare_output, read_columns, write_summary
 from pipeline.sinks.subtitles import write_subtitles
 from pipeline.retry import (
     StorageUnavailable, find_cause, is_transient, retry_call, unavailable_message,
@@ -312,6 +312,8 @@ def _index_and_write(config: TranscribeConfig, spec: ModelSpec, storage: Storage
             "inputs (other inputs, or ids derived another way, e.g. several --input now start at "
             "their common folder); resuming would transcribe every row again beside them: use "
             "--overwrite to start over, or another --output")
+    if config.resume:
+        clean_for_resume(storage, config.output)
     formats = ", ".join(sorted({listing.format for listing in listings}))
     echo(f"indexed {plural(index.rows, 'utterance')} ({formats}) from {len(listings)} input(s); "
          f"{len(todo)} to transcribe, {len(index.ids) - len(todo)} already in the output"

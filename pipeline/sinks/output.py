@@ -84,9 +84,17 @@ def remove_leftovers(storage: Storage, output: str) -> None:
         fs.rm(p)
 
 
+def clean_for_resume(storage: Storage, output: str) -> None:
+    """:func:`remove_leftovers` of an output holding results, retried; called by a resumed run
+    once it is sure to write (after :func:`prepare_output`, which leaves a resumed output as it
+    is, and after the run's own checks: a refused resume changes nothing)."""
+    if has_results(storage, output):
+        _retry(storage, f"cleaning {output}", lambda: remove_leftovers(storage, output))
+
+
 def prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bool) -> None:
-    """Refuse an output holding results unless resuming; ``overwrite`` empties it first. Checks
-    that the output is writable. Missing credentials or an endpoint that does not answer are a
+    """Refuse an output holding results unless resuming (then left as it is: see
+    :func:`clean_for_resume`); ``overwrite`` empties it first. Checks that the output is writable. Missing credentials or an endpoint that does not answer are a
     :class:`ConfigError` (one line with the fix)."""
     try:
         _prepare_output(storage, output, resume=resume, overwrite=overwrite)
@@ -105,9 +113,7 @@ def _prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: b
         if overwrite:
             fs, path = storage.filesystem(output)
             _retry(storage, f"emptying {output}", lambda: fs.rm(path, recursive=True))
-        elif resume:
-            _retry(storage, f"cleaning {output}", lambda: remove_leftovers(storage, output))
-        else:
+        elif not resume:
             raise ConfigError(f"--output {output} already holds results; pass --resume to add "
                               "the missing ids or --overwrite to replace them")
     check_writable(storage, output)
