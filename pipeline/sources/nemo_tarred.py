@@ -88,8 +88,10 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
     ``open_tar(uri)``: the members of one tar by file id (:func:`scan_members`), called once per
     tar this part needs (:class:`UnreadableTar`: that tar's rows are error rows saying why). A row
     whose member is in no tar (or not in its shard's tar) is an error row naming the member and
-    where it was looked for. ``id_prefix`` starts every derived id (several inputs: the
-    manifest's folder under their common folder, ``a/``).
+    where it was looked for. A tar of this part that no row can reach (every row names a shard,
+    none this one's) is one error row, id ``<id_prefix><tar name>``: its members are never read
+    without a row. ``id_prefix`` starts every derived id (several inputs: the manifest's folder
+    under their common folder, ``a/``).
 
     Raises:
         ConfigError: the manifest is not UTF-8/gzip, or has no audio column.
@@ -123,12 +125,22 @@ def nemo_tarred_table(manifest: bytes, manifest_uri: str, tars: tuple[str, ...],
             ghosts += skipped
         return cache[tar]
 
+    reached, searched_all = set(), False
     for number, (line, row, problem) in enumerate(rows, 1):
         shard = _value(row, SHARD_ID_COLUMN) if row is not None else None
         tar = by_shard.get(str(int(float(shard))) if shard and _is_number(shard) else shard)
+        reached.add(tar)
+        searched_all |= row is not None and shard is None   # a row without shard_id: any tar
         if (tar in mine) if tar is not None else first:
             _add_row(out, plan, number, line, row, problem, shard, tar, tars, members, unreadable,
                      id_prefix)
+    if not searched_all:
+        for tar in sorted(mine - reached):
+            name, number = posixpath.basename(tar), shard_number(tar)
+            which = f"shard {number}" if number else "it is not named audio_<shard_id>.tar"
+            out.add(id_prefix + name, tar, None, f"tar shard {name} is in the set of "
+                    f"{posixpath.basename(manifest_uri)}, but no manifest row names it ({which}): "
+                    "its members are not read")
     return with_ghosts(out.table(), ghosts)
 
 

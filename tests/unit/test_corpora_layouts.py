@@ -106,6 +106,22 @@ def test_nemo_tarred_folder_reads_members_references_spans_and_sub_rows(tmp_path
     assert len(rows) == 6
 
 
+def test_a_tar_of_the_set_no_row_names_is_an_error_row(tmp_path):
+    nemo_tarred(tmp_path)
+    write_tar(tmp_path / "audio_2.tar", [("x.wav", wav_bytes(1.0), None, None)])
+    write_tar(tmp_path / "extra.tar", [("y.wav", wav_bytes(1.0), None, None)])
+    _, rows = index_rows(tmp_path)
+    assert len(rows) == 6 + 2            # the manifest's 6 rows, one per tar no row reaches
+    errors = {r["id"]: (r["uri"], r["error"]) for r in rows if r["id"].endswith(".tar")}
+    assert errors == {
+        "audio_2.tar": (f"{tmp_path}/audio_2.tar", "tar shard audio_2.tar is in the set of "
+                        "tarred_audio_manifest.json, but no manifest row names it (shard 2): its "
+                        "members are not read"),
+        "extra.tar": (f"{tmp_path}/extra.tar", "tar shard extra.tar is in the set of "
+                      "tarred_audio_manifest.json, but no manifest row names it (it is not named "
+                      "audio_<shard_id>.tar): its members are not read")}
+
+
 def test_nemo_tarred_given_as_manifest_or_brace_pattern(tmp_path):
     nemo_tarred(tmp_path)
     for given in (tmp_path / "tarred_audio_manifest.json", f"{tmp_path}/audio_{{0..1}}.tar",
