@@ -203,7 +203,7 @@ def test_large_row_group_note():
                               ("s3://b/b.parquet row group 2", 1500 * 1024**2)), 1024**3)
     assert note == ("2 Parquet row group(s) hold more audio than a decode task's memory budget (1024 MiB), "
                     "the largest s3://b/b.parquet row group 2 (1500 MiB) and 1 more; each is read "
-                    "whole by one fetch task, which asks Ray for 3x that memory: write the shards "
+                    "whole by one fetch task, which asks Ray for 8012 MiB (512 MiB + 5x the group): write the shards "
                     "with smaller row groups (pyarrow.parquet.write_table(..., row_group_size=100)) "
                     "to bound it")
 
