@@ -259,6 +259,7 @@ def compared_ratios(result: dict) -> dict:
     add("ceiling_rtfx_per_actor.features_on_accelerator", acc.get("ceiling_rtfx_per_actor"),
         acc.get("ceiling_rtfx_per_actor_runs"))
     add("ceiling_rtfx_per_actor_with_decode", result.get("ceiling_rtfx_per_actor_with_decode"))
+    add("pipeline_cores_per_1000x", result.get("pipeline_cores_per_1000x"))
     add("features_batched_vs_per_utterance_cpu", result.get("features_batched_vs_per_utterance_cpu"))
     for group in ("busy_at_rtfx", "busy_steady_at_rtfx", "busy_actor_alone_at_rtfx"):
         for r, v in result.get(group, {}).items():
@@ -318,6 +319,8 @@ TABLE_ROWS = (
     ("ceiling_rtfx_per_actor_wall", "  same, by wall time", "{:,.0f}"),
     ("ceiling_rtfx_per_actor_with_decode", "stand-in: ceiling RTFx per actor, decoding", "{:,.0f}"),
     ("decode_capacity_rtfx", "stand-in: decoders' capacity (FLAC), RTFx", "{:,.0f}"),
+    ("pipeline_cores_per_1000x", "stand-in: whole job's cores per 1000x, decoding", "{:.2f}"),
+    ("steal_share_in_pipeline_runs", "  CPU time the VM's host stole, those runs", "{:.1%}"),
     ("actor_host_seconds_per_audio_second", "stand-in: actor host CPU s per audio s", "{:.2e}"),
 )
 SCALE_ROWS = (

@@ -86,61 +86,87 @@ def spread(values: list[float]) -> float | None:
     return float((max(vals) - min(vals)) / np.median(vals))
 
 
+class CeilingWindows:
+    """The actor alone at ``R = inf`` (module docstring), one actor per ``features_on`` key of
+    ``tables`` (``"cpu"``: features precomputed; ``"accelerator"``: samples), measured in windows
+    (:meth:`run`) that take turns so that each actor sees the same machine, and that a benchmark
+    may spread over its whole length (between its pipeline runs) so that a slow minute of the
+    machine does not land on one figure alone. :meth:`figures`: per key ``ceiling_rtfx_per_actor``
+    (median over the windows of audio ÷ CPU seconds; each window passes over its table until
+    ``window_cpu_s``), its runs, the wall-clock rate, and host CPU seconds per audio second and per
+    call by part (``other``: what no part covers, the loop and Arrow slicing here). With
+    ``features_on="accelerator"`` the ``features`` part is the batched log-mel on the actor's
+    device, which on a GPU is device time, not host time.
+
+    While windows run, the objects alive before them (this process's model, corpus and imports)
+    are moved out of the garbage collector's generations (``gc.freeze``): a Ray actor's collections
+    scan its own heap, not the benchmark's, and a full collection of the benchmark's heap landing in
+    one window or one part moved them by 10-20 %."""
+
+    def __init__(self, checkpoint: Path, tables: dict[str, pa.Table], cfg,
+                 window_cpu_s: float = CEILING_WINDOW_CPU_S):
+        self.window_cpu_s = window_cpu_s
+        self.rounds = 0
+        self.state = {}
+        for features_on, table in tables.items():
+            actor = _actor(checkpoint, cfg, math.inf, features_on)
+            actor.clock = time.thread_time
+            batches = _batches(table, cfg.max_frames_per_pack)
+            actor(batches[0])  # first call: lazy imports, allocator
+            actor(batches[0])
+            self.state[features_on] = {"actor": actor, "batches": batches,
+                                       "audio": float(np.sum(table.column("duration_s").to_numpy())),
+                                       "parts": {}, "rates": [], "wall_rates": [], "cpu": 0.0,
+                                       "audio_total": 0.0, "calls": 0}
+
+    def run(self, windows: int) -> None:
+        """``windows`` more windows of each actor, their order alternating from window to window."""
+        import gc
+
+        gc.collect()
+        gc.freeze()
+        try:
+            for _ in range(windows):
+                keys = list(self.state) if self.rounds % 2 == 0 else list(self.state)[::-1]
+                for key in keys:
+                    _ceiling_window(self.state[key], self.window_cpu_s)
+                self.rounds += 1
+        finally:
+            gc.unfreeze()
+
+    def figures(self) -> dict[str, dict]:
+        out = {}
+        for features_on, st in self.state.items():
+            names = HOST_PARTS + (("features",) if features_on == "accelerator" else ())
+            split = {k: st["parts"].get(k, 0.0) for k in names}
+            split["other"] = max(0.0, st["cpu"] - sum(split.values()))
+            out[features_on] = {
+                "ceiling_rtfx_per_actor": float(np.median(st["rates"])),
+                "ceiling_rtfx_per_actor_runs": st["rates"],
+                "ceiling_rtfx_per_actor_wall": float(np.median(st["wall_rates"])),
+                "actor_host_seconds_per_audio_second": st["cpu"] / st["audio_total"],
+                "actor_host_seconds_per_audio_second_parts": {k: v / st["audio_total"] for k, v in split.items()},
+                "actor_host_seconds_per_batch_parts": {k: v / st["calls"] for k, v in split.items()},
+                "actor_rows_per_batch": st["batches"][0].num_rows,
+                "actor_ceiling_calls": st["calls"],
+                "features_wall_seconds_per_audio_second":
+                    st["parts"].get("features_wall", 0.0) / st["audio_total"],
+            }
+        return out
+
+
 def actor_ceilings(checkpoint: Path, tables: dict[str, pa.Table], cfg, *, windows: int = CEILING_WINDOWS,
                    window_cpu_s: float = CEILING_WINDOW_CPU_S) -> dict[str, dict]:
-    """The actor alone at ``R = inf`` (module docstring), one actor per ``features_on`` key of
-    ``tables`` (``"cpu"``: features precomputed; ``"accelerator"``: samples), their windows taking
-    turns so that each sees the same machine: per key ``ceiling_rtfx_per_actor`` (median over
-    ``windows`` of audio ÷ CPU seconds; each window passes over its table until ``window_cpu_s``),
-    its runs, the wall-clock rate, and host CPU seconds per audio second and per call by part
-    (``other``: what no part covers, the loop and Arrow slicing here). With
-    ``features_on="accelerator"`` the ``features`` part is the batched log-mel on the actor's device,
-    which on a GPU is device time, not host time.
+    """:class:`CeilingWindows`' figures after ``windows`` windows in one go."""
+    ceilings = CeilingWindows(checkpoint, tables, cfg, window_cpu_s)
+    ceilings.run(windows)
+    return ceilings.figures()
 
-    The objects alive before the windows (this process's model, corpus and imports) are moved out
-    of the garbage collector's generations (``gc.freeze``): a Ray actor's collections scan its own
-    heap, not the benchmark's, and a full collection of the benchmark's heap landing in one window
-    or one part moved them by 10-20 %."""
-    import gc
 
-    state = {}
-    for features_on, table in tables.items():
-        actor = _actor(checkpoint, cfg, math.inf, features_on)
-        actor.clock = time.thread_time
-        batches = _batches(table, cfg.max_frames_per_pack)
-        actor(batches[0])  # first call: lazy imports, allocator
-        actor(batches[0])
-        state[features_on] = {"actor": actor, "batches": batches,
-                              "audio": float(np.sum(table.column("duration_s").to_numpy())),
-                              "parts": {}, "rates": [], "wall_rates": [], "cpu": 0.0, "audio_total": 0.0,
-                              "calls": 0}
-    gc.collect()
-    gc.freeze()
-    try:
-        for window in range(windows):
-            keys = list(state) if window % 2 == 0 else list(state)[::-1]
-            for key in keys:
-                _ceiling_window(state[key], window_cpu_s)
-    finally:
-        gc.unfreeze()
-    out = {}
-    for features_on, st in state.items():
-        names = HOST_PARTS + (("features",) if features_on == "accelerator" else ())
-        split = {k: st["parts"].get(k, 0.0) for k in names}
-        split["other"] = max(0.0, st["cpu"] - sum(split.values()))
-        out[features_on] = {
-            "ceiling_rtfx_per_actor": float(np.median(st["rates"])),
-            "ceiling_rtfx_per_actor_runs": st["rates"],
-            "ceiling_rtfx_per_actor_wall": float(np.median(st["wall_rates"])),
-            "actor_host_seconds_per_audio_second": st["cpu"] / st["audio_total"],
-            "actor_host_seconds_per_audio_second_parts": {k: v / st["audio_total"] for k, v in split.items()},
-            "actor_host_seconds_per_batch_parts": {k: v / st["calls"] for k, v in split.items()},
-            "actor_rows_per_batch": st["batches"][0].num_rows,
-            "actor_ceiling_calls": st["calls"],
-            "features_wall_seconds_per_audio_second":
-                st["parts"].get("features_wall", 0.0) / st["audio_total"],
-        }
-    return out
+def window_slots(windows: int, slots: int) -> list[int]:
+    """``windows`` spread over ``slots`` places as evenly as they go, the earlier places first:
+    ``window_slots(9, 4) == [3, 2, 2, 2]``."""
+    return [windows // slots + (1 if i < windows % slots else 0) for i in range(slots)]
 
 
 def _ceiling_window(st: dict, window_cpu_s: float) -> None:
@@ -230,7 +256,53 @@ def steady_figures(output: Path, trim: float = STEADY_TRIM) -> dict:
     held = float(np.nansum(table.column("infer_seconds").to_numpy(zero_copy_only=False)[inside].astype(float)))
     span = last - first
     return {"rtfx": audio / span if span > 0 else None, "busy": held / span if span > 0 else None,
-            "batches": int(len(np.unique(ends)))}
+            "batches": int(len(np.unique(ends))), "window": (first, last), "audio_seconds": audio}
+
+
+class MachineCpu:
+    """The whole machine's CPU time, sampled every ``every`` seconds on a thread while in its
+    ``with`` block (``psutil.cpu_times()``, summed over cores; stamps ``time.time()``, the clock of
+    ``infer_batch_end``). :meth:`between` interpolates it over a window: the CPU seconds spent
+    (user + nice + system + irq + softirq: every process's, Ray's own included) and the seconds the
+    hypervisor gave other guests (``steal``), which wall-clock figures on a shared VM move with."""
+
+    BUSY = ("user", "nice", "system", "irq", "softirq")
+
+    def __init__(self, every: float = 0.1):
+        self.every, self.samples = every, []
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        import psutil
+
+        t = psutil.cpu_times()
+        self.samples.append((time.time(), sum(getattr(t, k, 0.0) for k in self.BUSY), getattr(t, "steal", 0.0),
+                             sum(t)))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> "MachineCpu":
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def between(self, start: float, end: float) -> dict:
+        """``{"cpu_seconds", "steal_seconds", "steal_share"}`` from ``start`` to ``end`` (epoch
+        seconds, inside the sampled span), each counter linearly interpolated between samples;
+        ``steal_share``: stolen ÷ all CPU time the machine's cores had in the window."""
+        stamps = np.array([x[0] for x in self.samples])
+        at = {k: np.interp([start, end], stamps, [x[i] for x in self.samples])
+              for i, k in ((1, "busy"), (2, "steal"), (3, "all"))}
+        cpu, steal, total = (float(at[k][1] - at[k][0]) for k in ("busy", "steal", "all"))
+        return {"cpu_seconds": cpu, "steal_seconds": steal, "steal_share": steal / total if total > 0 else None}
 
 
 def limiter(rtfx: float, busy: float | None, decode_capacity: float | None, actor_capacity: float) -> str:
@@ -264,23 +336,34 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_feat
     return out
 
 
-def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict[str, dict]:
-    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's figures."""
+def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo,
+                   between=lambda repeat: None) -> dict[str, dict]:
+    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns, ``between(k)``
+    called before repeat ``k`` and once after the last (``k = standin_repeats``); every run's
+    figures, with the machine's CPU seconds per audio second in its steady window
+    (:class:`MachineCpu`: every process's, Ray's included) and the share the hypervisor stole."""
     from bench.pipeline_run import _run_pipeline
 
     names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for repeat in range(cfg.standin_repeats):
+        between(repeat)
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
                  f"run {repeat + 1} of {cfg.standin_repeats} ...")
             out = tmp / f"out-{name}-{repeat}"
-            wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
+            with MachineCpu() as machine:
+                wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
             steady = steady_figures(out)
+            cpu = machine.between(*steady["window"])
             runs[name].append({"wall_seconds": wall, "rtfx": audio / wall,
                                "accelerator_busy": summary["accelerator_busy"],
                                "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
-                               "batches": steady["batches"]})
+                               "batches": steady["batches"],
+                               "machine_cpu_seconds_per_audio_second":
+                                   cpu["cpu_seconds"] / steady["audio_seconds"] if steady["audio_seconds"] else None,
+                               "steal_share": cpu["steal_share"]})
+    between(cfg.standin_repeats)
     return runs
 
 
@@ -292,7 +375,8 @@ def _median(runs: list[dict], key: str) -> float | None:
 def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, echo=print) -> dict:
     """Every stand-in figure of the benchmark (module docstring), keys as design.md's Benchmark
     JSON names them; pipeline runs (Ray) only with ``cfg.pipeline``, on the ``scale_factor``x corpus
-    with the actor on one core (it feeds an accelerator) and the decoders on the rest."""
+    with the actor on one core (it feeds an accelerator) and the decoders on the rest; the actor-alone
+    ceiling's windows are then spread over the pipeline runs (:func:`window_slots`)."""
     import tempfile
 
     import psutil
@@ -302,29 +386,18 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
     out: dict = {}
     spreads: dict[str, float | None] = {}
     numerics = model.numerics
+    runs = None
     with tempfile.TemporaryDirectory(prefix="nle-standin-") as tmp:
         tmp = Path(tmp)
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
         table = decoded_table(waves, numerics=numerics)
         echo("stand-in accelerator: the actor alone, R = inf (CPU time), features precomputed and on "
-             "the actor, windows taking turns ...")
-        ceilings = actor_ceilings(checkpoint, {"cpu": table,
-                                               "accelerator": decoded_table(waves, "accelerator", numerics)},
-                                  cfg, window_cpu_s=cfg.measure_seconds)
-        out.update(ceilings["cpu"])
-        spreads["ceiling_rtfx_per_actor"] = spread(out["ceiling_rtfx_per_actor_runs"])
-        acc = ceilings["accelerator"]
-        features_share = acc["actor_host_seconds_per_audio_second_parts"]["features"]
-        out["features_on_accelerator"] = {
-            # the batched features by wall time (on CUDA the device's time, synchronised)
-            "features_seconds_per_audio_second": acc["features_wall_seconds_per_audio_second"],
-            "ceiling_rtfx_per_actor": acc["ceiling_rtfx_per_actor"],
-            "ceiling_rtfx_per_actor_runs": acc["ceiling_rtfx_per_actor_runs"],
-            # what the actor's host still does: everything but the features (the accelerator's work)
-            "actor_host_seconds_per_audio_second": acc["actor_host_seconds_per_audio_second"] - features_share,
-            "features_device": str(model.device),
-            "actor_host_seconds_per_audio_second_parts": acc["actor_host_seconds_per_audio_second_parts"],
-        }
+             "the actor, windows taking turns" + (", spread over the pipeline runs" if cfg.pipeline else "")
+             + " ...")
+        ceiling_windows = CeilingWindows(checkpoint, {"cpu": table,
+                                                      "accelerator": decoded_table(waves, "accelerator", numerics)},
+                                         cfg, window_cpu_s=cfg.measure_seconds)
+        slots = window_slots(CEILING_WINDOWS, cfg.standin_repeats + 1 if cfg.pipeline else 1)
         echo("stand-in accelerator: the actor alone at each R, concurrent calls ...")
         alone = {}
         for r in cfg.simulate_rtfx:
@@ -345,17 +418,40 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
                 ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
             try:
                 with quiet_ray_data():
-                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo)
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo,
+                                          between=lambda k: ceiling_windows.run(slots[k]))
             finally:
                 if started_ray:
                     ray.shutdown()
+        else:
+            ceiling_windows.run(slots[0])
+    ceilings = ceiling_windows.figures()
+    out.update(ceilings["cpu"])
+    spreads["ceiling_rtfx_per_actor"] = spread(out["ceiling_rtfx_per_actor_runs"])
+    acc = ceilings["accelerator"]
+    features_share = acc["actor_host_seconds_per_audio_second_parts"]["features"]
+    out["features_on_accelerator"] = {
+        # the batched features by wall time (on CUDA the device's time, synchronised)
+        "features_seconds_per_audio_second": acc["features_wall_seconds_per_audio_second"],
+        "ceiling_rtfx_per_actor": acc["ceiling_rtfx_per_actor"],
+        "ceiling_rtfx_per_actor_runs": acc["ceiling_rtfx_per_actor_runs"],
+        # what the actor's host still does: everything but the features (the accelerator's work)
+        "actor_host_seconds_per_audio_second": acc["actor_host_seconds_per_audio_second"] - features_share,
+        "features_device": str(model.device),
+        "actor_host_seconds_per_audio_second_parts": acc["actor_host_seconds_per_audio_second_parts"],
+    }
     out["ratio_spreads"] = spreads
-    if not cfg.pipeline:
+    if runs is None:
         return out
     flac = (costs or {}).get("flac", {}).get("cores_per_1000x")
     decode_capacity = (cores - 1) * 1000.0 / flac if flac else None
     rs = [k for k in runs if k != "inf"]
     out["ceiling_rtfx_per_actor_with_decode"] = _median(runs["inf"], "steady_rtfx")
+    machine = _median(runs["inf"], "machine_cpu_seconds_per_audio_second")
+    # the whole job's CPU (decoders, actor, driver, Ray), in cores per 1000x real time: a CPU-time
+    # figure beside the wall-clock ceiling, which on a small shared VM moves with the VM's speed
+    out["pipeline_cores_per_1000x"] = 1000.0 * machine if machine is not None else None
+    out["steal_share_in_pipeline_runs"] = _median([r for k in runs for r in runs[k]], "steal_share")
     out["busy_at_rtfx"] = {k: _median(runs[k], "accelerator_busy") for k in rs}
     out["busy_steady_at_rtfx"] = {k: _median(runs[k], "steady_busy") for k in rs}
     out["busy_limited_by"] = {k: limiter(float(k), out["busy_steady_at_rtfx"][k], decode_capacity,
@@ -363,6 +459,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
     out["decode_capacity_rtfx"] = decode_capacity
     out["standin_runs"] = runs
     spreads["ceiling_rtfx_per_actor_with_decode"] = spread([r["steady_rtfx"] for r in runs["inf"]])
+    spreads["pipeline_cores_per_1000x"] = spread([r["machine_cpu_seconds_per_audio_second"] for r in runs["inf"]])
     for k in rs:
         spreads[f"busy_at_rtfx.{k}"] = spread([r["accelerator_busy"] for r in runs[k]])
         spreads[f"busy_steady_at_rtfx.{k}"] = spread([r["steady_busy"] for r in runs[k]])

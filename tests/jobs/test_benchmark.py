@@ -115,6 +115,11 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
         pytest.approx((max(runs) - min(runs)) / np.median(runs))
     assert compared["busy_steady_at_rtfx.4000"]["value"] == result["busy_steady_at_rtfx"]["4000"]
     assert compared["busy_at_rtfx.4000"]["repeat_spread"] is None        # one run per R here
+    # the whole job's CPU in the steady window of the R = inf run, as cores per 1000x; the VM's steal
+    inf_run = result["standin_runs"]["inf"][0]
+    assert result["pipeline_cores_per_1000x"] == pytest.approx(1000 * inf_run["machine_cpu_seconds_per_audio_second"])
+    assert compared["pipeline_cores_per_1000x"]["value"] == result["pipeline_cores_per_1000x"] > 0
+    assert 0 <= result["steal_share_in_pipeline_runs"] < 1
     assert compared["decode_vs_limit.opus"]["value"] == result["decode_vs_limit"]["opus"]
     assert compared["cores_per_accelerator_4000x.aac.features_on_accelerator"]["value"] == \
         budget["aac"]["features_on_accelerator"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -223,7 +224,37 @@ def test_steady_figures_count_the_batches_inside_the_window(tmp_path):
     pq.write_table(table.slice(10), tmp_path / "b.parquet")
     got = steady_figures(tmp_path)
     # window: the end of batch 1 to that of batch 9 (8 s), batches 2..9 inside
-    assert got == {"rtfx": pytest.approx(8 * 20 / 8), "busy": pytest.approx(8 * 0.5 / 8), "batches": 11}
+    assert got == {"rtfx": pytest.approx(8 * 20 / 8), "busy": pytest.approx(8 * 0.5 / 8), "batches": 11,
+                   "window": (1001.0, 1009.0), "audio_seconds": 160.0}
+
+
+def test_ceiling_windows_are_spread_evenly_over_the_pipeline_runs():
+    from bench.standin_run import CEILING_WINDOWS, window_slots
+
+    assert window_slots(9, 4) == [3, 2, 2, 2]
+    assert window_slots(9, 1) == [9] and window_slots(2, 4) == [1, 1, 0, 0]
+    assert sum(window_slots(CEILING_WINDOWS, 6)) == CEILING_WINDOWS
+
+
+def test_machine_cpu_interpolates_busy_and_stolen_time_over_a_window():
+    from bench.standin_run import MachineCpu
+
+    machine = MachineCpu()
+    # (epoch s, busy CPU s, stolen s, all CPU s) of a 2-core machine: 1.5 cores busy, 0.2 stolen
+    machine.samples = [(100.0, 10.0, 1.0, 40.0), (102.0, 13.0, 1.4, 44.0), (104.0, 16.0, 1.8, 48.0)]
+    got = machine.between(101.0, 103.0)
+    assert got["cpu_seconds"] == pytest.approx(3.0) and got["steal_seconds"] == pytest.approx(0.4)
+    assert got["steal_share"] == pytest.approx(0.4 / 4.0)
+    with MachineCpu(every=0.01) as live:      # the real counters: busy grows while this thread spins
+        t0 = time.time()
+        while time.time() - t0 < 0.2:
+            pass
+    import psutil
+
+    span = live.samples[-1][0] - live.samples[0][0]
+    assert len(live.samples) >= 3 and span >= 0.2
+    # at least most of this thread's spin, at most every core for the whole span
+    assert 0.1 < live.between(live.samples[0][0], live.samples[-1][0])["cpu_seconds"] <= psutil.cpu_count() * span + 0.05
 
 
 def test_spread_and_cores_budget_arithmetic():
