@@ -90,8 +90,8 @@ class CeilingWindows:
     """The actor alone at ``R = inf`` (module docstring), one actor per ``features_on`` key of
     ``tables`` (``"cpu"``: features precomputed; ``"accelerator"``: samples), measured in windows
     (:meth:`run`) that take turns so that each actor sees the same machine, and that a benchmark
-    may spread over its whole length (between its pipeline runs) so that a slow minute of the
-    machine does not land on one figure alone. :meth:`figures`: per key ``ceiling_rtfx_per_actor``
+    may split between the start and the end of its run so that a slow minute of the machine does
+    not land on every window. :meth:`figures`: per key ``ceiling_rtfx_per_actor``
     (median over the windows of audio ÷ CPU seconds; each window passes over its table until
     ``window_cpu_s``), its runs, the wall-clock rate, and host CPU seconds per audio second and per
     call by part (``other``: what no part covers, the loop and Arrow slicing here). With
@@ -336,10 +336,8 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_feat
     return out
 
 
-def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo,
-                   between=lambda repeat: None) -> dict[str, dict]:
-    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns, ``between(k)``
-    called before repeat ``k`` and once after the last (``k = standin_repeats``); every run's
+def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict[str, dict]:
+    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
     figures, with the machine's CPU seconds per audio second in its steady window
     (:class:`MachineCpu`: every process's, Ray's included) and the share the hypervisor stole."""
     from bench.pipeline_run import _run_pipeline
@@ -347,7 +345,6 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo,
     names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for repeat in range(cfg.standin_repeats):
-        between(repeat)
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
                  f"run {repeat + 1} of {cfg.standin_repeats} ...")
@@ -363,7 +360,6 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo,
                                "machine_cpu_seconds_per_audio_second":
                                    cpu["cpu_seconds"] / steady["audio_seconds"] if steady["audio_seconds"] else None,
                                "steal_share": cpu["steal_share"]})
-    between(cfg.standin_repeats)
     return runs
 
 
@@ -376,7 +372,8 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
     """Every stand-in figure of the benchmark (module docstring), keys as design.md's Benchmark
     JSON names them; pipeline runs (Ray) only with ``cfg.pipeline``, on the ``scale_factor``x corpus
     with the actor on one core (it feeds an accelerator) and the decoders on the rest; the actor-alone
-    ceiling's windows are then spread over the pipeline runs (:func:`window_slots`)."""
+    ceiling's windows are then split between before Ray starts and after it stops
+    (:func:`window_slots`), so that they sample the machine at both ends of the run."""
     import tempfile
 
     import psutil
@@ -392,12 +389,12 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
         table = decoded_table(waves, numerics=numerics)
         echo("stand-in accelerator: the actor alone, R = inf (CPU time), features precomputed and on "
-             "the actor, windows taking turns" + (", spread over the pipeline runs" if cfg.pipeline else "")
+             "the actor, windows taking turns" + (", before and after the pipeline runs" if cfg.pipeline else "")
              + " ...")
         ceiling_windows = CeilingWindows(checkpoint, {"cpu": table,
                                                       "accelerator": decoded_table(waves, "accelerator", numerics)},
                                          cfg, window_cpu_s=cfg.measure_seconds)
-        slots = window_slots(CEILING_WINDOWS, cfg.standin_repeats + 1 if cfg.pipeline else 1)
+        slots = window_slots(CEILING_WINDOWS, 2 if cfg.pipeline else 1)
         echo("stand-in accelerator: the actor alone at each R, concurrent calls ...")
         alone = {}
         for r in cfg.simulate_rtfx:
@@ -413,16 +410,19 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
             cores = int(cfg.threads or psutil.cpu_count() or 1)
             write_corpus(waves, tmp / "corpus", copies=cfg.scale_factor)
             audio = cfg.scale_factor * sum(w.size for w in waves) / 16000
+            # half the windows before Ray starts, half once it has stopped: with Ray up (its workers'
+            # start-up, idle workers polling) the windows came out up to a third lower on 2 cores
+            ceiling_windows.run(slots[0])
             started_ray = not ray.is_initialized()
             if started_ray:
                 ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
             try:
                 with quiet_ray_data():
-                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo,
-                                          between=lambda k: ceiling_windows.run(slots[k]))
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo)
             finally:
                 if started_ray:
                     ray.shutdown()
+            ceiling_windows.run(slots[1])
         else:
             ceiling_windows.run(slots[0])
     ceilings = ceiling_windows.figures()
