@@ -1,7 +1,7 @@
 """The pipeline with the model's time taken out (issue 21): the stand-in accelerator
 (``pipeline/stages/standin.py``) in place of the forward.
 
-* ``actor_ceilings``: the inference actor alone, in this process, on decoded batches (features
+* ``CeilingWindows``: the inference actor alone, in this process, on decoded batches (features
   precomputed, and with ``features_on="accelerator"`` the samples, the two actors' windows taking
   turns), with ``R = inf``: audio seconds per **CPU** second of the calling thread (at ``R = inf``
   the actor's work is all host CPU, so its CPU time is its cost; the wall-clock rate is kept beside
@@ -14,6 +14,8 @@
 * ``steady_figures``: RTFx and busy of a pipeline run's written rows in its steady state: from the
   end of the batch that ends ``STEADY_TRIM`` into the run's batches to the one ``1 - STEADY_TRIM``
   into them (actor start, model load, the first batches' wait and the last stragglers left out).
+* ``MachineCpu``: the whole machine's CPU and stolen time over a pipeline run's steady window (the
+  job's cores per 1000x, every process counted, and what the VM's host took).
 * ``limiter``: which capacity bounds the busy fraction at ``R``, from measured capacities.
 
 Every pipeline run at each ``R`` is repeated (``standin_repeats``) and medians reported; ``ratio_spreads``
@@ -155,14 +157,6 @@ class CeilingWindows:
         return out
 
 
-def actor_ceilings(checkpoint: Path, tables: dict[str, pa.Table], cfg, *, windows: int = CEILING_WINDOWS,
-                   window_cpu_s: float = CEILING_WINDOW_CPU_S) -> dict[str, dict]:
-    """:class:`CeilingWindows`' figures after ``windows`` windows in one go."""
-    ceilings = CeilingWindows(checkpoint, tables, cfg, window_cpu_s)
-    ceilings.run(windows)
-    return ceilings.figures()
-
-
 def window_slots(windows: int, slots: int) -> list[int]:
     """``windows`` spread over ``slots`` places as evenly as they go, the earlier places first:
     ``window_slots(9, 4) == [3, 2, 2, 2]``."""
@@ -170,7 +164,7 @@ def window_slots(windows: int, slots: int) -> list[int]:
 
 
 def _ceiling_window(st: dict, window_cpu_s: float) -> None:
-    """One window of :func:`actor_ceilings` for one actor: passes over its batches until
+    """One window of :class:`CeilingWindows` for one actor: passes over its batches until
     ``window_cpu_s`` CPU seconds of this thread (at least one pass), its figures added to ``st``."""
     actor = st["actor"]
     actor.parts.clear()
