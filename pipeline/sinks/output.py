@@ -94,8 +94,9 @@ def clean_for_resume(storage: Storage, output: str) -> None:
 
 def prepare_output(storage: Storage, output: str, *, resume: bool, overwrite: bool) -> None:
     """Refuse an output holding results unless resuming (then left as it is: see
-    :func:`clean_for_resume`); ``overwrite`` empties it first. Checks that the output is writable. Missing credentials or an endpoint that does not answer are a
-    :class:`ConfigError` (one line with the fix)."""
+    :func:`clean_for_resume`); ``overwrite`` empties it first. Checks that the output is writable.
+    Missing credentials or an endpoint that does not answer are a :class:`ConfigError` (one line
+    with the fix)."""
     try:
         _prepare_output(storage, output, resume=resume, overwrite=overwrite)
     except STORAGE_ERRORS as e:

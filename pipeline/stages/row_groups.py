@@ -82,8 +82,7 @@ def large_groups_note(groups: tuple[tuple[str, int], ...], budget: int) -> str |
     where, size = max(groups, key=lambda g: g[1])
     more = f" and {len(groups) - 1} more" if len(groups) > 1 else ""
     return (f"{len(groups)} Parquet row group(s) hold more audio than a decode task's memory "
-            f"budget "
-            f"({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
+            f"budget ({budget / MIB:.0f} MiB), the largest {where} ({size / MIB:.0f} MiB){more}; "
             f"each is read whole by one fetch task, which asks Ray for "
             f"{fetch_task_bytes(size) / MIB:.0f} MiB ({FETCH_WORKER_BYTES / MIB:.0f} MiB + "
             f"{FETCH_COPIES}x the group): write the shards with smaller row groups "
