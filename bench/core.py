@@ -146,8 +146,11 @@ def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], m
     finally:
         torch.set_num_threads(threads)
     per, batched = (audio_s / float(np.median(runs[k])) for k in ("per_utterance", "batched"))
+    # the ratio from each pair of neighbouring passes, then their median: the VM's speed drifts
+    # over seconds, and a pair shares its moment where two medians taken apart do not
+    pairs = [b / p for p, b in zip(runs["per_utterance"], runs["batched"])]
     return {"features_cpu_rtf_one_thread": per, "features_batched_cpu_rtf_one_thread": batched,
-            "features_batched_vs_per_utterance_cpu": per / batched}
+            "features_batched_vs_per_utterance_cpu": float(np.median(pairs))}
 
 
 def bench_real_10s(model) -> float:
@@ -169,6 +172,10 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
     echo(f"corpus: {cfg.count} utterances, {audio_s:.0f} s of audio (seed {cfg.seed}); model size {cfg.size} "
          f"on {model.device} {str(model.dtype).removeprefix('torch.')}, {threads} threads")
+    from bench.machine import ReferenceWork
+
+    reference = ReferenceWork()
+    reference.sample("start")
     feats = [log_mel(w, numerics=model.numerics) for w in waves]
     calibrate_drafts(model, feats[:8])
     result = {
@@ -200,6 +207,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
                                                      repeats=min(3, cfg.model_repeats))
     costs = None
     if cfg.codecs:
+        reference.sample("before the codecs")
         from bench.codecs import decode_costs, decode_vs_limit, encoded_files
 
         files = encoded_files(waves)
@@ -212,12 +220,15 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         result["decode_vs_limit_detail"] = limits
     from bench.standin_run import bench_standin, cores_budget
 
-    result.update(bench_standin(model, waves, cfg, costs, echo=echo))
+    reference.sample("before the stand-in")
+    result.update(bench_standin(model, waves, cfg, costs, echo=echo, reference=reference))
+    reference.sample("after the stand-in")
     if costs:
         result["cores_per_accelerator_4000x"] = cores_budget(
             costs, result["actor_host_seconds_per_audio_second"],
             result["features_on_accelerator"]["actor_host_seconds_per_audio_second"])
     result["compared_ratios"] = compared_ratios(result)
+    result["machine_reference"] = reference.figures()
     if model.device.type == "cuda":
         result["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(model.device)
         if cfg.find_max_pack:
@@ -377,6 +388,10 @@ def format_table(result: dict) -> str:
         lines.append(f"{'cores per accelerator at 4000x, ' + codec:<42} "
                      f"{n['features_on_cpu']:.2f} (features on CPU), "
                      f"{n['features_on_accelerator']:.2f} (on accelerator)")
+    ref = result.get("machine_reference") or {}
+    if ref.get("cpu_seconds"):
+        lines.append(f"{'machine: reference work, CPU ms (median)':<42} {ref['cpu_seconds'] * 1e3:.1f} "
+                     f"({len(ref['samples'])} samples, spread {_fmt('', '{:.0%}', ref['spread'])})")
     compared = result.get("compared_ratios", {})
     if compared:
         lines.append("")

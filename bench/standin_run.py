@@ -330,14 +330,19 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_feat
     return out
 
 
-def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict[str, dict]:
+def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, reference=None) -> dict[str, dict]:
     """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
     figures, with the machine's CPU seconds per audio second in its steady window
-    (:class:`MachineCpu`: every process's, Ray's included) and the share the hypervisor stole."""
+    (:class:`MachineCpu`: every process's, Ray's included) and the share the hypervisor stole;
+    ``reference`` (:class:`bench.machine.ReferenceWork`) is sampled after each round of R's."""
     from bench.pipeline_run import _run_pipeline
 
     names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
     runs: dict[str, list[dict]] = {name: [] for name in names}
+    # one run left out first: the first job after Ray starts also starts its workers and fills the
+    # OS caches (it came out a third slower than the next ones, 516 against 778-792 RTFx)
+    echo("stand-in accelerator in the pipeline, warm-up run (not counted) ...")
+    _run_pipeline(tmp / "corpus", tmp / "out-warm-up", checkpoint, cfg, 1, simulate_rtfx=float("inf"))
     for repeat in range(cfg.standin_repeats):
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
@@ -354,6 +359,8 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo) -> dict
                                "machine_cpu_seconds_per_audio_second":
                                    cpu["cpu_seconds"] / steady["audio_seconds"] if steady["audio_seconds"] else None,
                                "steal_share": cpu["steal_share"]})
+        if reference is not None:
+            reference.sample(f"after pipeline round {repeat + 1}")
     return runs
 
 
@@ -362,7 +369,8 @@ def _median(runs: list[dict], key: str) -> float | None:
     return float(np.median(vals)) if vals else None
 
 
-def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, echo=print) -> dict:
+def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, echo=print,
+                  reference=None) -> dict:
     """Every stand-in figure of the benchmark (module docstring), keys as design.md's Benchmark
     JSON names them; pipeline runs (Ray) only with ``cfg.pipeline``, on the ``scale_factor``x corpus
     with the actor on one core (it feeds an accelerator) and the decoders on the rest; the actor-alone
@@ -412,7 +420,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
                 ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
             try:
                 with quiet_ray_data():
-                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo)
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference)
             finally:
                 if started_ray:
                     ray.shutdown()

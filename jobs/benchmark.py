@@ -125,8 +125,10 @@ def compare(first: Path, second: Path) -> int:
     except (OSError, ValueError) as e:
         print(f"error: cannot read a benchmark JSON: {e}", file=sys.stderr)
         return 2
+    from bench.machine import compare_reference
+
     lines, ok = compare_runs(*runs)
-    print("\n".join(lines))
+    print("\n".join(lines + compare_reference(*runs)))
     print("every compared figure agrees within 10 %" if ok else "some figures differ by more than 10 %")
     return 0 if ok else 1
 

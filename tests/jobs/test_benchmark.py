@@ -124,6 +124,12 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert compared["cores_per_accelerator_4000x.aac.features_on_accelerator"]["value"] == \
         budget["aac"]["features_on_accelerator"]
     assert sum(v["value"] for k, v in compared.items() if k.startswith("actor_host_share.")) == pytest.approx(1)
+    # the machine's own speed, sampled through the run: at its start, around the codecs and the
+    # stand-in, after each round of pipeline runs (one here)
+    ref = result["machine_reference"]
+    assert [s["at"] for s in ref["samples"]] == ["start", "before the codecs", "before the stand-in",
+                                                 "after pipeline round 1", "after the stand-in"]
+    assert ref["cpu_seconds"] == pytest.approx(float(np.median([s["cpu_seconds"] for s in ref["samples"]])))
     # --compare: a run agrees with itself; a figure 20 % off is named and fails
     assert main(["--compare", str(out), str(out)]) == 0
     other = json.loads(out.read_text())
@@ -151,6 +157,8 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert "compared between runs (within 10 %)" in table and "stand-in: ceiling, features on the actor" in table
     assert "decode_vs_limit.mp3" in table and "18.2%  > 10%" in table   # 1.2x apart: 18.2 % of their mean
     assert "every compared figure agrees within 10 %" in table
+    assert "machine: reference work, CPU ms (median)" in table
+    assert "(0.0% apart; " in table and "the machine held its speed between the runs" in table   # --compare, self
 
 
 def test_benchmark_refuses_bad_flags_in_one_line(capsys):
