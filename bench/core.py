@@ -150,7 +150,8 @@ def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], m
     # over seconds, and a pair shares its moment where two medians taken apart do not
     pairs = [b / p for p, b in zip(runs["per_utterance"], runs["batched"])]
     return {"features_cpu_rtf_one_thread": per, "features_batched_cpu_rtf_one_thread": batched,
-            "features_batched_vs_per_utterance_cpu": float(np.median(pairs))}
+            "features_batched_vs_per_utterance_cpu": float(np.median(pairs)),
+            "features_batched_vs_per_utterance_cpu_runs": pairs}
 
 
 def bench_real_10s(model) -> float:
@@ -271,7 +272,8 @@ def compared_ratios(result: dict) -> dict:
         acc.get("ceiling_rtfx_per_actor_runs"))
     add("ceiling_rtfx_per_actor_with_decode", result.get("ceiling_rtfx_per_actor_with_decode"))
     add("pipeline_cores_per_1000x", result.get("pipeline_cores_per_1000x"))
-    add("features_batched_vs_per_utterance_cpu", result.get("features_batched_vs_per_utterance_cpu"))
+    add("features_batched_vs_per_utterance_cpu", result.get("features_batched_vs_per_utterance_cpu"),
+        result.get("features_batched_vs_per_utterance_cpu_runs"))
     for group in ("busy_at_rtfx", "busy_steady_at_rtfx", "busy_actor_alone_at_rtfx"):
         for r, v in result.get(group, {}).items():
             add(f"{group}.{r}", v)

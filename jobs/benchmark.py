@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2,
                    help="runs of the scaled pipeline corpus, to report the spread of its figures (default: 2)")
     p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (busy fraction, scaling)")
-    p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus)")
+    p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus, AAC)")
     p.add_argument("--codec-seconds", type=float, default=3.0,
                    help="CPU seconds of decoding per codec for the decode cost, at least (default: 3)")
     p.add_argument("--scale-rows", type=int, default=0,
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--standin-repeats", type=int, default=3,
                    help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
     p.add_argument("--measure-seconds", type=float, default=0.4,
-                   help="CPU seconds of each of the 5 windows of the stand-in ceiling; the feature timings "
+                   help="CPU seconds of each of the 9 windows of the stand-in ceiling; the feature timings "
                         "last 5x this (default: 0.4)")
     p.add_argument("--null-model", action="store_true",
                    help="skip the model's own timings and runs: only the stand-in accelerator's figures "

@@ -78,8 +78,11 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
         # is larger is a timing, left to the benchmark; a loaded machine swaps them for Opus)
         c = costs[codec]
         assert c["cores_per_1000x"] == pytest.approx(1000 * np.median(c["cpu_seconds_runs"]) / c["audio_seconds"])
-        assert c["decode_cores_per_1000x"] == pytest.approx(
-            1000 * np.median(c["decode_cpu_seconds_runs"]) / c["audio_seconds"])
+        # decode alone: the full figure times the median share of each decode-only pass in the
+        # full pass run just before it
+        shares = [d / f for f, d in zip(c["cpu_seconds_runs"][1:], c["decode_cpu_seconds_runs"])]
+        assert c["decode_share_runs"] == pytest.approx(shares) and len(shares) == c["passes"] - 1
+        assert c["decode_cores_per_1000x"] == pytest.approx(c["cores_per_1000x"] * np.median(shares))
         assert c["cores_per_1000x"] > 0 and c["decode_cores_per_1000x"] > 0
         assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 5
     # the stand-in accelerator's figures (design.md, Benchmark JSON)
@@ -121,6 +124,10 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert compared["pipeline_cores_per_1000x"]["value"] == result["pipeline_cores_per_1000x"] > 0
     assert 0 <= result["steal_share_in_pipeline_runs"] < 1
     assert compared["decode_vs_limit.opus"]["value"] == result["decode_vs_limit"]["opus"]
+    pairs = result["features_batched_vs_per_utterance_cpu_runs"]   # batched ÷ per-utterance CPU, pass pairs
+    assert result["features_batched_vs_per_utterance_cpu"] == pytest.approx(float(np.median(pairs)))
+    assert compared["features_batched_vs_per_utterance_cpu"]["repeat_spread"] == \
+        pytest.approx((max(pairs) - min(pairs)) / np.median(pairs))
     assert compared["cores_per_accelerator_4000x.aac.features_on_accelerator"]["value"] == \
         budget["aac"]["features_on_accelerator"]
     assert sum(v["value"] for k, v in compared.items() if k.startswith("actor_host_share.")) == pytest.approx(1)
