@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from bench.corpus import SAMPLE_RATE
+
 CLIP_SECONDS = 10.0
 
 
