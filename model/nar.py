@@ -28,6 +28,35 @@ from .projector import Projector
 from .text import TextDecoder
 
 
+def joined_view(arrays: list) -> np.ndarray | None:
+    """The one array that ``arrays`` tile end to end, or ``None`` when they do not.
+
+    ``arrays`` are numpy views; they tile one array when they are writable, C-contiguous float32,
+    share one base and each starts where the one before it ends (the views
+    ``pipeline.stages.inference.pack_features`` returns). The result is a writable view of that
+    memory, ``[Σ T, ...]`` (the arrays' trailing shape), so a pack reaches torch without a copy."""
+    if not arrays or not all(isinstance(a, np.ndarray) for a in arrays):
+        return None
+    first = arrays[0]
+    base = first.base
+    if (not isinstance(base, np.ndarray) or base.dtype != np.float32 or not base.flags.c_contiguous
+            or not base.flags.writeable):
+        return None
+    tail = first.shape[1:]
+    address = first.__array_interface__["data"][0]
+    start = address
+    for a in arrays:
+        if (a.base is not base or a.dtype != np.float32 or a.shape[1:] != tail or not a.flags.c_contiguous
+                or not a.flags.writeable or a.__array_interface__["data"][0] != address):
+            return None
+        address += a.nbytes
+    offset = (start - base.__array_interface__["data"][0]) // 4
+    count = (address - start) // 4
+    if offset < 0 or offset + count > base.size:
+        return None
+    return base.reshape(-1)[offset:offset + count].reshape((-1, *tail))
+
+
 @dataclass(frozen=True)
 class Transcription:
     """One utterance's result.
@@ -158,10 +187,19 @@ class NarModel(nn.Module):
     def encode(self, features: list) -> Encoded:
         """Encoder, BPE draft and projector for a pack of ``[T, 160]`` feature arrays."""
         cfg = self.config
-        feats = [self._as_tensor(f) for f in features]
-        lengths = [f.shape[0] for f in feats]
+        whole = joined_view(features)
+        if whole is not None:   # one pack buffer (the pipeline's): no per-array copies, no cat
+            lengths = [int(f.shape[0]) for f in features]
+            for f in features:
+                if f.ndim != 2 or f.shape[1] != FEATURE_DIM or f.shape[0] < 1:
+                    raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(f.shape)}")
+            x = torch.from_numpy(whole)
+        else:
+            feats = [self._as_tensor(f) for f in features]
+            lengths = [f.shape[0] for f in feats]
+            x = torch.cat(feats)
         device = self.device
-        x = torch.cat(feats).to(device)  # (N, 160)
+        x = x.to(device, non_blocking=x.is_pinned())  # (N, 160)
         layouts = EncoderLayouts.build(lengths, cfg.encoder, device)
         enc = self.model.encoder(x, layouts, self._export,
                                  export_after_self_conditioning=self.profile.export_after_self_conditioning)

@@ -33,7 +33,11 @@ class TextDecoder:
         return self._tokenizer.decode(ids, skip_special_tokens=True)
 
     def decode_batch(self, batch: list[list[int]]) -> list[str]:
-        return self._tokenizer.decode_batch(batch, skip_special_tokens=True)
+        """``decode`` of each; one at a time on the calling thread: the tokenizers library's batch
+        decode fans out to a thread pool of its own, which on an inference actor costs more than it
+        gains (short texts) and takes cores the node's decoders were counted on."""
+        decode = self._tokenizer.decode
+        return [decode(ids, skip_special_tokens=True) for ids in batch]
 
     def token_bytes(self, ids: list[int]) -> list[bytes]:
         """The bytes each id contributes to ``decode(ids)``, in order: concatenated and decoded as

@@ -39,35 +39,9 @@ WARM_UP_PACKS = 2
 CONCURRENT_CALLS = 2
 
 
-def features_matrix(column) -> tuple[np.ndarray, np.ndarray]:
-    """The ``features`` column of a batch in bulk, without a Python object per row.
-
-    Returns ``(flat, starts)``: every row's ``[num_frames, 160]`` float32 features end to end as one
-    read-only ``[Σ frames, 160]`` view of the Arrow buffer (one copy only when the column has several
-    chunks), and ``starts`` (``[rows + 1]`` int64), row ``i``'s frames being ``flat[starts[i]:starts[i + 1]]``
-    (none for null rows). Raises ``ValueError`` when a row's bytes are not whole frames."""
-    return _float32_rows(column, FEATURE_DIM, "features bytes are not whole [160] float32 frames")
-
-
-def samples_matrix(column) -> tuple[np.ndarray, np.ndarray]:
-    """The ``samples`` column (``--features-on accelerator``) in bulk, as :func:`features_matrix`
-    reads features: ``(flat, starts)``, every row's 16 kHz float32 samples end to end as one read-only
-    ``[Σ samples]`` view, row ``i``'s being ``flat[starts[i]:starts[i + 1]]``.
-
-    Raises:
-        ValueError: a row's bytes are not whole float32 samples (a length not a multiple of 4).
-    """
-    flat, starts = _float32_rows(column, 1, "samples bytes are not whole float32 samples")
-    return flat.reshape(-1), starts
-
-
-def _float32_rows(column, width: int, refusal: str) -> tuple[np.ndarray, np.ndarray]:
-    """A binary column of float32 rows of ``width`` values as one ``[Σ rows, width]`` view."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_large_binary(arr.type):
-        offset_type = np.int64
-    else:
-        offset_type = np.int32
+def _chunk_rows(arr: pa.Array, width: int, refusal: str) -> tuple[np.ndarray, np.ndarray]:
+    """One Arrow binary array's rows as ``(flat, starts)`` over its own buffers (no copy)."""
+    offset_type = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
     n = len(arr)
     buffers = arr.buffers()
     if n == 0 or buffers[2] is None:
@@ -81,10 +55,31 @@ def _float32_rows(column, width: int, refusal: str) -> tuple[np.ndarray, np.ndar
     return flat, (offsets - offsets[0]) // row_bytes
 
 
+def row_views(column, width: int) -> list[np.ndarray]:
+    """Every row of a binary column of float32 values as an ``[n, width]`` view of the Arrow
+    buffers (``[n]`` for ``width == 1``; never written to), chunk by chunk, without copying any
+    chunk (``combine_chunks`` would copy the whole column); an empty view for null rows.
+
+    Raises:
+        ValueError: a row's bytes are not whole rows of ``width`` float32 values.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    refusal = ("features bytes are not whole [160] float32 frames" if width == FEATURE_DIM
+               else "samples bytes are not whole float32 samples")
+    views: list[np.ndarray] = []
+    for chunk in chunks:
+        flat, starts = _chunk_rows(chunk, width, refusal)
+        if width == 1:
+            flat = flat.reshape(-1)
+        bounds = starts.tolist()
+        views.extend(flat[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    return views
+
+
 def split_segments(features: np.ndarray, segment_frames: list[int] | None) -> list[np.ndarray]:
     """A row's features (or samples) cut back into its segments (one piece when it was not
     segmented); ``segment_frames``: each segment's length along the first axis."""
-    if not segment_frames:
+    if not segment_frames or len(segment_frames) == 1:
         return [features]
     bounds = np.cumsum(segment_frames)[:-1]
     return np.split(features, bounds)
@@ -94,13 +89,20 @@ def result_columns(results: list) -> dict:
     """Output columns of one input from the ``Transcription`` of each of its segments, in order."""
     if len(results) == 1:
         r = results[0]
-        return {"text": r.text, "draft_text": r.draft_text, "token_ids": [int(t) for t in r.token_ids],
+        return {"text": r.text, "draft_text": r.draft_text, "token_ids": _ints(r.token_ids),
                 "confidence": float(r.confidence)}
     positions = [r.positions for r in results]  # editor positions of each segment's last pass
     return {"text": join_texts([r.text for r in results]),
             "draft_text": join_texts([r.draft_text for r in results]),
-            "token_ids": [int(t) for r in results for t in r.token_ids],
+            "token_ids": [t for r in results for t in _ints(r.token_ids)],
             "confidence": joint_confidence([r.confidence for r in results], positions)}
+
+
+def _ints(ids) -> list[int]:
+    """Token ids as a list of Python ints (the model's are already; numpy ids are converted)."""
+    if isinstance(ids, list) and all(type(t) is int for t in ids):
+        return ids
+    return [int(t) for t in ids]
 
 
 SILENT_COLUMNS = {"text": "", "draft_text": "", "token_ids": [], "confidence": None}
@@ -166,6 +168,10 @@ class Transcriber:
         if features_on not in ("cpu", "accelerator"):
             raise ValueError(f"features_on must be 'cpu' or 'accelerator', got {features_on!r}")
         self.features_on = features_on
+        device = getattr(self.model, "device", None)
+        self.buffers = PackBuffers(pinned=getattr(device, "type", "cpu") == "cuda",
+                                   least=max_frames_per_pack * (2 * FEATURE_DIM if features_on == "accelerator"
+                                                                else FEATURE_DIM))
 
     def _add(self, part: str, seconds: float) -> None:
         with self._counters:
@@ -200,8 +206,17 @@ class Transcriber:
         ``frames`` their feature frames."""
         started = self.clock()
         packs = plan_packs(frames, self.max_frames_per_pack)
-        batches = [pack_features([pieces[i] for i in pack]) for pack in packs]
+        taken = [self.buffers.take(sum(pieces[i].size for i in pack)) for pack in packs]
+        batches = [pack_features([pieces[i] for i in pack], out) for pack, out in zip(packs, taken)]
         self._add("packing", self.clock() - started)
+        try:
+            return self._run_packs(packs, batches, frames)
+        finally:
+            self.buffers.give(taken)
+
+    def _run_packs(self, packs: list[list[int]], batches: list[list[np.ndarray]],
+                   frames: list[int]) -> tuple[list, list, list, list]:
+        """:meth:`_transcribe`'s forwards, one pack at a time on the accelerator."""
         per_pack, seconds, warm, featured = [], [], [], []
         with self.accelerator:
             for pack, batch in zip(packs, batches):
@@ -243,15 +258,17 @@ class Transcriber:
         position in the pack) and the seconds it took (the device synchronised on CUDA)."""
         import torch
 
+        from model.nar import joined_view
         from pipeline.stages.features_batch import log_mel_batch
 
         started = time.perf_counter()
         clock_started = self.clock()
         device = self.model.device
         if samples:
-            whole = torch.from_numpy(samples[0].base if _one_array(samples) else np.concatenate(samples))
+            joined = joined_view(samples)
+            whole = torch.from_numpy(joined if joined is not None else np.concatenate(samples))
             if device.type == "cuda":
-                whole = whole.pin_memory().to(device, non_blocking=True)
+                whole = whole.pin_memory().to(device, non_blocking=True)   # pinned already: no copy
             samples = list(whole.split([int(w.shape[0]) for w in samples]))
         refused: dict[int, str] = {}
         try:
@@ -340,14 +357,14 @@ class Transcriber:
         names = batch.column_names
         frames_of = batch.column("segment_frames").to_pylist() if "segment_frames" in names else [None] * n
         if self.features_on == "accelerator":
-            flat, starts = samples_matrix(batch.column("samples"))
+            rows = row_views(batch.column("samples"), 1)
             lengths = batch.column("segment_samples").to_pylist()
         else:
-            flat, starts = features_matrix(batch.column("features"))
+            rows = row_views(batch.column("features"), FEATURE_DIM)
             lengths = frames_of
         pieces, frames, owners = [], [], []
         for i in todo:
-            split = split_segments(flat[starts[i]:starts[i + 1]], lengths[i])
+            split = split_segments(rows[i], lengths[i])
             pieces.extend(split)
             frames.extend(frames_of[i] if frames_of[i] else [p.shape[0] for p in split])
             owners.extend([i] * len(split))
@@ -383,22 +400,60 @@ class TimeColumns:
         return self.values
 
 
-def _one_array(pieces: list[np.ndarray]) -> bool:
-    """Whether ``pieces`` are consecutive views covering one writable array (:func:`pack_features`)."""
-    base = pieces[0].base
-    return (isinstance(base, np.ndarray) and base.flags.writeable and all(p.base is base for p in pieces)
-            and sum(p.shape[0] for p in pieces) == base.shape[0])
+class PackBuffers:
+    """Host buffers for packs, kept and reused by one actor: a fresh multi-megabyte array for every
+    pack costs a page fault per 4 KiB page on first touch, four times the copy itself on a VM
+    (``jobs.benchmark``'s actor ceiling). On CUDA they are pinned, so a pack goes to the device
+    without another copy and without blocking. Thread-safe; a buffer is the caller's from
+    :meth:`take` until it is given back (:meth:`give`), after its pack's forward."""
+
+    def __init__(self, *, pinned: bool = False, keep: int = 8, least: int = 0):
+        self.pinned, self.keep, self.least = pinned, keep, least
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, values: int) -> np.ndarray:
+        """A float32 ``[≥ values]`` buffer: the smallest free one that holds them, else a new one
+        of ``max(values, least)``."""
+        with self._lock:
+            fits = [k for k, b in enumerate(self._free) if b.size >= values]
+            if fits:   # by position: arrays compare element-wise, not by identity
+                return self._free.pop(min(fits, key=lambda k: self._free[k].size))
+        size = max(int(values), self.least)
+        if self.pinned:
+            import torch
+
+            return torch.empty(size, dtype=torch.float32, pin_memory=True).numpy()
+        return np.empty(size, np.float32)
+
+    def give(self, buffers) -> None:
+        """Return buffers for reuse; beyond ``keep`` free ones the smallest are let go."""
+        with self._lock:
+            self._free.extend(b for b in buffers if b is not None)
+            self._free.sort(key=lambda b: b.size, reverse=True)
+            del self._free[self.keep:]
 
 
-def pack_features(pieces: list[np.ndarray]) -> list[np.ndarray]:
+def pack_features(pieces: list[np.ndarray], out: np.ndarray | None = None) -> list[np.ndarray]:
     """One pack's features (or samples) copied once into one writable ``[Σ T, ...]`` array, returned
-    as views of it per utterance (torch wants writable memory; the model concatenates them without
-    copying each again)."""
+    as views of it per utterance, which tile it (``model.nar.joined_view`` finds the whole again, so
+    the model and the stand-in take the pack without copying it again; torch wants writable
+    memory). ``out``: a flat float32 buffer of at least the pack's values to copy into
+    (:class:`PackBuffers`); a new array when ``None``."""
     if not pieces:
         return []
-    whole = np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0], dtype=np.float32)
-    bounds = np.cumsum([p.shape[0] for p in pieces])[:-1]
-    return np.split(whole, bounds)
+    tail = pieces[0].shape[1:]
+    rows = sum(p.shape[0] for p in pieces)
+    width = int(np.prod(tail, dtype=np.int64)) if tail else 1
+    if out is None:
+        out = np.empty(rows * width, np.float32)
+    whole = out[:rows * width].reshape((rows, *tail))
+    np.concatenate(pieces, out=whole)
+    views, at = [], 0
+    for p in pieces:
+        views.append(whole[at:at + p.shape[0]])
+        at += p.shape[0]
+    return views
 
 
 def output_table(batch: pa.Table, columns: dict[str, list], constants: dict, schema: pa.Schema) -> pa.Table:
@@ -412,7 +467,8 @@ def output_table(batch: pa.Table, columns: dict[str, list], constants: dict, sch
         elif field.name in constants:
             arrays.append(pa.array([constants[field.name]] * n, type=field.type))
         elif field.name in batch.column_names:
-            arrays.append(batch.column(field.name).cast(field.type))
+            column = batch.column(field.name)
+            arrays.append(column if column.type == field.type else column.cast(field.type))
         else:
             arrays.append(pa.nulls(n, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from model.nar import Transcription
+from model.nar import Transcription, joined_view
 
 FRAME_SECONDS = 0.02
 TOKENS_PER_SECOND = 3.5          # BPE tokens per second of real speech (bench.corpus.calibrate_drafts)
@@ -57,6 +57,27 @@ def stand_in_ids(frames: int, salt: int, vocab: int, blank: int) -> list[int]:
     return ids.tolist()
 
 
+def stand_in_pack_ids(frames: list[int], vocab: int, blank: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Draft and final ids of a whole pack at once: for utterance ``i`` of ``frames[i]`` frames,
+    ``stand_in_ids(frames[i], frames[i] + i, vocab, blank)`` and that draft with every fifth id
+    replaced by its successor (:func:`_edited`), as an editing pass changes a draft. One numpy
+    pass over the pack's ids: on a GPU the ids come from the device, so making them must cost
+    the host next to nothing."""
+    f = np.asarray(frames, np.int64)
+    counts = np.maximum(1, np.round(f * FRAME_SECONDS * TOKENS_PER_SECOND).astype(np.int64))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    owner = np.repeat(np.arange(f.size), counts)
+    k = np.arange(starts[-1]) - starts[owner]
+    ids = (f[owner] + owner + 7919 * k) % max(1, vocab - 1)
+    ids += ids >= blank
+    successor = np.where(k + 1 < counts[owner], np.arange(ids.size) + 1, starts[owner])
+    edited = np.where(k % 5 == 4, ids[successor], ids)
+    bounds = starts.tolist()
+    flat_d, flat_f = ids.tolist(), edited.tolist()
+    return ([flat_d[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+            [flat_f[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+
+
 def _edited(ids: list[int]) -> list[int]:
     """``ids`` with every fifth one replaced by its successor, as an editing pass changes a draft."""
     out = list(ids)
@@ -90,16 +111,14 @@ class StandInAccelerator:
 
         if isinstance(features[0], torch.Tensor):   # --features-on accelerator: already there
             return torch.cat(features).to(self.model.device, torch.float32)
-        base = features[0].base
-        if (isinstance(base, np.ndarray) and base.flags.writeable and base.dtype == np.float32
-                and base.ndim == 2 and all(f.base is base for f in features)
-                and sum(f.shape[0] for f in features) == base.shape[0]):
-            flat = torch.from_numpy(base)   # the pack's one array (inference.pack_features): no copy
+        whole = joined_view(features)
+        if whole is not None:
+            flat = torch.from_numpy(whole)   # the pack's one buffer (inference.pack_features): no copy
         else:
             flat = torch.from_numpy(np.ascontiguousarray(np.concatenate(features), dtype=np.float32))
         device = self.model.device
         if device.type == "cuda":
-            return flat.pin_memory().to(device, non_blocking=True)
+            return flat.pin_memory().to(device, non_blocking=True)   # a pinned pack buffer: no copy
         return flat
 
     def transcribe_timed(self, features: list[np.ndarray], editing_steps: int = 1, *,
@@ -119,9 +138,7 @@ class StandInAccelerator:
             import torch
             torch.cuda.current_stream(on_device.device).synchronize()
         t2 = clock()
-        drafts = [stand_in_ids(n, n + i, self.vocab, self.blank) for i, n in enumerate(frames)]
-        # The final pass edits the draft: every fifth token replaced, as an editor's edits would.
-        finals = [_edited(ids) for ids in drafts]
+        drafts, finals = stand_in_pack_ids(frames, self.vocab, self.blank)
         decode = getattr(self.model, "_decode", None)
         texts = decode(finals) if decode else [""] * len(finals)
         draft_texts = decode(drafts) if decode else [""] * len(drafts)
