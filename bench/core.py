@@ -357,6 +357,8 @@ def format_table(result: dict) -> str:
     for key, label, fmt in TABLE_ROWS:
         if key in result:
             lines.append(f"{label:<42} {_fmt(key, fmt, result[key])}")
+    if "standin_runs_discarded" in result:
+        lines.append(f"{'  runs run again, host stole > 10 %':<42} {len(result['standin_runs_discarded'])}")
     profiles = result.get("numerics_profiles")
     if profiles:
         for name in ("hub", "transformers"):

@@ -94,5 +94,12 @@ def compare_reference(a: dict, b: dict, tolerance: float = 0.10) -> list[str]:
     inside = ", ".join("-" if r.get("spread") is None else f"{r['spread']:.0%}" for r in (ra, rb))
     verdict = ("the machine held its speed between the runs" if diff <= tolerance else
                "the machine itself changed speed between the runs: CPU- and wall-time figures move with it")
-    return [f"machine: the same reference work took {x * 1000:.1f} and {y * 1000:.1f} CPU ms "
-            f"({diff:.1%} apart; {inside} inside each run): {verdict}"]
+    lines = [f"machine: the same reference work took {x * 1000:.1f} and {y * 1000:.1f} CPU ms "
+             f"({diff:.1%} apart; {inside} inside each run): {verdict}"]
+    sa, sb = a.get("steal_share_in_pipeline_runs"), b.get("steal_share_in_pipeline_runs")
+    if sa is not None and sb is not None:
+        again = [len(r.get("standin_runs_discarded") or []) for r in (a, b)]
+        lines.append(f"machine: the VM's host stole {sa:.1%} and {sb:.1%} of its time in the pipeline runs "
+                     f"(median; runs over 10 % run again: {again[0]} and {again[1]}); the pipeline's "
+                     f"wall-clock figures move with it")
+    return lines

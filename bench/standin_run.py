@@ -26,6 +26,7 @@ lie apart ((max - min) ÷ median).
 from __future__ import annotations
 
 import math
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,8 @@ BUSY_RTFX = (1000.0, 4000.0, 8000.0)
 HOST_PARTS = ("arrow_to_numpy", "packing", "to_device", "results", "results_to_arrow")
 BUSY_GOAL = 0.95
 CEILING_WINDOWS = 9           # windows of each actor-alone ceiling, the median reported
+STEAL_LIMIT = 0.10            # a pipeline run whose steady window lost more to the VM's host is run again
+STEAL_RERUNS = 6              # reruns for that, at most, per benchmark (each ~20 s)
 CEILING_WINDOW_CPU_S = 0.4    # CPU seconds of actor calls per window, at least
 BUSY_REPEATS = 3              # runs of the actor-alone busy at each R
 STEADY_TRIM = 0.1             # share of a run's batches left out at each end of its steady state
@@ -330,35 +333,57 @@ def cores_budget(costs: dict, host_s_per_audio_s: float, host_s_per_audio_s_feat
     return out
 
 
-def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, reference=None) -> dict[str, dict]:
-    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
-    figures, with the machine's CPU seconds per audio second in its steady window
-    (:class:`MachineCpu`: every process's, Ray's included) and the share the hypervisor stole;
-    ``reference`` (:class:`bench.machine.ReferenceWork`) is sampled after each round of R's."""
+def _standin_run(tmp: Path, out: Path, checkpoint: Path, cfg, audio: float, name: str) -> dict:
+    """One pipeline run at ``R = name``: its figures, with the machine's CPU seconds per audio
+    second in its steady window (:class:`MachineCpu`: every process's, Ray's included) and the share
+    of the machine's time the VM's host stole in that window."""
     from bench.pipeline_run import _run_pipeline
 
+    with MachineCpu() as machine:
+        wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
+    steady = steady_figures(out)
+    cpu = machine.between(*steady["window"])
+    return {"wall_seconds": wall, "rtfx": audio / wall,
+            "accelerator_busy": summary["accelerator_busy"],
+            "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
+            "batches": steady["batches"],
+            "machine_cpu_seconds_per_audio_second":
+                cpu["cpu_seconds"] / steady["audio_seconds"] if steady["audio_seconds"] else None,
+            "steal_share": cpu["steal_share"]}
+
+
+def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, reference=None,
+                   runs_discarded: list | None = None) -> dict[str, dict]:
+    """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
+    figures (:func:`_standin_run`); ``reference`` (:class:`bench.machine.ReferenceWork`) is sampled
+    after each round of R's. A run in whose steady window the VM's host stole more than
+    ``STEAL_LIMIT`` of the machine's time is run again, at most ``STEAL_RERUNS`` times in all: its
+    wall-clock figures measured the neighbours, not the pipeline (30-40 % stolen came out at half
+    the throughput of the same run at 5 %). Those runs go to ``runs_discarded``, with why."""
+    from bench.pipeline_run import _run_pipeline
+
+    discarded = [] if runs_discarded is None else runs_discarded
     names = ["inf"] + [f"{r:g}" for r in cfg.simulate_rtfx]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     # one run left out first: the first job after Ray starts also starts its workers and fills the
     # OS caches (it came out a third slower than the next ones, 516 against 778-792 RTFx)
     echo("stand-in accelerator in the pipeline, warm-up run (not counted) ...")
     _run_pipeline(tmp / "corpus", tmp / "out-warm-up", checkpoint, cfg, 1, simulate_rtfx=float("inf"))
+    left = STEAL_RERUNS
     for repeat in range(cfg.standin_repeats):
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "
                  f"run {repeat + 1} of {cfg.standin_repeats} ...")
             out = tmp / f"out-{name}-{repeat}"
-            with MachineCpu() as machine:
-                wall, summary = _run_pipeline(tmp / "corpus", out, checkpoint, cfg, 1, simulate_rtfx=float(name))
-            steady = steady_figures(out)
-            cpu = machine.between(*steady["window"])
-            runs[name].append({"wall_seconds": wall, "rtfx": audio / wall,
-                               "accelerator_busy": summary["accelerator_busy"],
-                               "steady_rtfx": steady["rtfx"], "steady_busy": steady["busy"],
-                               "batches": steady["batches"],
-                               "machine_cpu_seconds_per_audio_second":
-                                   cpu["cpu_seconds"] / steady["audio_seconds"] if steady["audio_seconds"] else None,
-                               "steal_share": cpu["steal_share"]})
+            run = _standin_run(tmp, out, checkpoint, cfg, audio, name)
+            while (run["steal_share"] or 0.0) > STEAL_LIMIT and left > 0:
+                left -= 1
+                discarded.append({"rtfx": name, "repeat": repeat + 1, **run})
+                echo(f"  the VM's host stole {run['steal_share']:.0%} of the machine's time in that run "
+                     f"(over {STEAL_LIMIT:.0%}): run again ({left} reruns left)")
+                shutil.rmtree(out, ignore_errors=True)
+                run = _standin_run(tmp, out, checkpoint, cfg, audio, name)
+            runs[name].append(run)
         if reference is not None:
             reference.sample(f"after pipeline round {repeat + 1}")
     return runs
@@ -385,7 +410,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
     out: dict = {}
     spreads: dict[str, float | None] = {}
     numerics = model.numerics
-    runs = None
+    runs, discarded = None, []
     with tempfile.TemporaryDirectory(prefix="nle-standin-") as tmp:
         tmp = Path(tmp)
         checkpoint = write_checkpoint(model, tmp / "checkpoint")
@@ -420,7 +445,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
                 ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
             try:
                 with quiet_ray_data():
-                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference)
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference, discarded)
             finally:
                 if started_ray:
                     ray.shutdown()
@@ -460,6 +485,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
                                          out["ceiling_rtfx_per_actor"]) for k in rs}
     out["decode_capacity_rtfx"] = decode_capacity
     out["standin_runs"] = runs
+    out["standin_runs_discarded"] = discarded
     spreads["ceiling_rtfx_per_actor_with_decode"] = spread([r["steady_rtfx"] for r in runs["inf"]])
     spreads["pipeline_cores_per_1000x"] = spread([r["machine_cpu_seconds_per_audio_second"] for r in runs["inf"]])
     for k in rs:
