@@ -39,7 +39,6 @@ HOST_PARTS = ("arrow_to_numpy", "packing", "to_device", "results", "results_to_a
 BUSY_GOAL = 0.95
 CEILING_WINDOWS = 9           # windows of each actor-alone ceiling, the median reported
 STEAL_LIMIT = 0.10            # a pipeline run whose steady window lost more to the VM's host is run again
-STEAL_RERUNS = 6              # reruns for that, at most, per benchmark (each ~20 s)
 CEILING_WINDOW_CPU_S = 0.4    # CPU seconds of actor calls per window, at least
 BUSY_REPEATS = 3              # runs of the actor-alone busy at each R
 STEADY_TRIM = 0.1             # share of a run's batches left out at each end of its steady state
@@ -357,7 +356,7 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, referen
     """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
     figures (:func:`_standin_run`); ``reference`` (:class:`bench.machine.ReferenceWork`) is sampled
     after each round of R's. A run in whose steady window the VM's host stole more than
-    ``STEAL_LIMIT`` of the machine's time is run again, at most ``STEAL_RERUNS`` times in all: its
+    ``STEAL_LIMIT`` of the machine's time is run again, at most ``cfg.steal_reruns`` times in all: its
     wall-clock figures measured the neighbours, not the pipeline (30-40 % stolen came out at half
     the throughput of the same run at 5 %). Those runs go to ``runs_discarded``, with why."""
     from bench.pipeline_run import _run_pipeline
@@ -369,7 +368,7 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, referen
     # OS caches (it came out a third slower than the next ones, 516 against 778-792 RTFx)
     echo("stand-in accelerator in the pipeline, warm-up run (not counted) ...")
     _run_pipeline(tmp / "corpus", tmp / "out-warm-up", checkpoint, cfg, 1, simulate_rtfx=float("inf"))
-    left = STEAL_RERUNS
+    left = cfg.steal_reruns
     for repeat in range(cfg.standin_repeats):
         for name in names:
             echo(f"stand-in accelerator in the pipeline, R = {name}, {cfg.scale_factor}x corpus, "

@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "profiles are timed min(3, this) times (default: 5)")
     p.add_argument("--standin-repeats", type=int, default=3,
                    help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
+    p.add_argument("--steal-reruns", type=int, default=6,
+                   help="stand-in pipeline runs run again, at most, because the VM's host stole more than "
+                        "10%% of the machine's time in their steady window (0: never; default: %(default)s)")
     p.add_argument("--measure-seconds", type=float, default=0.4,
                    help="CPU seconds of each of the 9 windows of the stand-in ceiling; the feature timings "
                         "last 5x this (default: 0.4)")
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.standin_repeats < 1 or args.model_repeats < 1 or not args.measure_seconds > 0:
         print("error: --standin-repeats and --model-repeats must be >= 1, --measure-seconds > 0", file=sys.stderr)
         return 2
+    if args.steal_reruns < 0:
+        print("error: --steal-reruns must be >= 0", file=sys.stderr)
+        return 2
     if not all(r > 0 for r in args.simulate_rtfx):
         print("error: --simulate-rtfx values must be > 0 (times real time)", file=sys.stderr)
         return 2
@@ -101,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
                           numerics=args.numerics, timestamps=args.timestamps,
                           simulate_rtfx=tuple(args.simulate_rtfx), null_model=args.null_model,
-                          standin_repeats=args.standin_repeats, measure_seconds=args.measure_seconds,
+                          standin_repeats=args.standin_repeats, steal_reruns=args.steal_reruns,
+                          measure_seconds=args.measure_seconds,
                           model_repeats=args.model_repeats)
     from pipeline.cluster import quiet_console
 

@@ -65,7 +65,7 @@ def test_compare_prints_what_the_vm_host_stole_in_each_run():
 def test_pipeline_runs_over_the_steal_limit_are_run_again(tmp_path, monkeypatch):
     """Rerun rule only (the runs themselves are stubbed; tests/jobs/test_benchmark.py runs the real
     pipeline): a run whose steady window lost more than 10 % of the machine's time to the VM's host
-    is run again, at most STEAL_RERUNS times per benchmark, and the runs left out are kept."""
+    is run again, at most --steal-reruns times per benchmark, and the runs left out are kept."""
     import bench.pipeline_run
     import bench.standin_run as sr
     from types import SimpleNamespace
@@ -79,12 +79,12 @@ def test_pipeline_runs_over_the_steal_limit_are_run_again(tmp_path, monkeypatch)
 
     monkeypatch.setattr(sr, "_standin_run", fake_run)
     monkeypatch.setattr(bench.pipeline_run, "_run_pipeline", lambda *a, **k: (1.0, {}))
-    cfg = SimpleNamespace(simulate_rtfx=(1000.0, 4000.0), standin_repeats=3, scale_factor=1)
+    cfg = SimpleNamespace(simulate_rtfx=(1000.0, 4000.0), standin_repeats=3, scale_factor=1, steal_reruns=6)
     discarded: list = []
     runs = sr._pipeline_runs(tmp_path, tmp_path, cfg, 1.0, lambda *_: None, None, discarded)
     assert {k: len(v) for k, v in runs.items()} == {"inf": 3, "1000": 3, "4000": 3}
-    assert len(made) == 9 + sr.STEAL_RERUNS
-    assert [d["steal_share"] for d in discarded] == [0.30, 0.11, 0.12] + [0.5] * (sr.STEAL_RERUNS - 3)
+    assert len(made) == 9 + 6
+    assert [d["steal_share"] for d in discarded] == [0.30, 0.11, 0.12] + [0.5] * (6 - 3)
     assert (discarded[0]["rtfx"], discarded[0]["repeat"]) == ("inf", 1)
     assert runs["inf"][0]["steal_share"] == 0.05 and runs["1000"][0]["steal_share"] == 0.02
     # once the reruns are spent, runs are kept whatever the host took
