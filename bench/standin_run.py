@@ -379,7 +379,7 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, referen
                 left -= 1
                 discarded.append({"rtfx": name, "repeat": repeat + 1, **run})
                 echo(f"  the VM's host stole {run['steal_share']:.0%} of the machine's time in that run "
-                     f"(over {STEAL_LIMIT:.0%}): run again ({left} reruns left)")
+                     f"(over {STEAL_LIMIT:.0%}): run again (reruns left: {left})")
                 shutil.rmtree(out, ignore_errors=True)
                 run = _standin_run(tmp, out, checkpoint, cfg, audio, name)
             runs[name].append(run)
