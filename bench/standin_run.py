@@ -377,7 +377,7 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, referen
             run = _standin_run(tmp, out, checkpoint, cfg, audio, name)
             while (run["steal_share"] or 0.0) > STEAL_LIMIT and left > 0:
                 left -= 1
-                discarded.append({"rtfx": name, "repeat": repeat + 1, **run})
+                discarded.append({**run, "simulated_rtfx": name, "repeat": repeat + 1})
                 echo(f"  the VM's host stole {run['steal_share']:.0%} of the machine's time in that run "
                      f"(over {STEAL_LIMIT:.0%}): run again (reruns left: {left})")
                 shutil.rmtree(out, ignore_errors=True)

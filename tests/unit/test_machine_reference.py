@@ -75,7 +75,7 @@ def test_pipeline_runs_over_the_steal_limit_are_run_again(tmp_path, monkeypatch)
 
     def fake_run(tmp, out, checkpoint, cfg, audio, name):
         made.append(name)
-        return {"steal_share": next(steals), "steady_rtfx": 700.0}
+        return {"steal_share": next(steals), "steady_rtfx": 700.0, "rtfx": 500.0}
 
     monkeypatch.setattr(sr, "_standin_run", fake_run)
     monkeypatch.setattr(bench.pipeline_run, "_run_pipeline", lambda *a, **k: (1.0, {}))
@@ -85,7 +85,7 @@ def test_pipeline_runs_over_the_steal_limit_are_run_again(tmp_path, monkeypatch)
     assert {k: len(v) for k, v in runs.items()} == {"inf": 3, "1000": 3, "4000": 3}
     assert len(made) == 9 + 6
     assert [d["steal_share"] for d in discarded] == [0.30, 0.11, 0.12] + [0.5] * (6 - 3)
-    assert (discarded[0]["rtfx"], discarded[0]["repeat"]) == ("inf", 1)
+    assert (discarded[0]["simulated_rtfx"], discarded[0]["repeat"], discarded[0]["rtfx"]) == ("inf", 1, 500.0)
     assert runs["inf"][0]["steal_share"] == 0.05 and runs["1000"][0]["steal_share"] == 0.02
     # once the reruns are spent, runs are kept whatever the host took
     assert all(r["steal_share"] == 0.5 for r in runs["4000"][1:] + runs["inf"][2:])
