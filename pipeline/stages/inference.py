@@ -115,6 +115,8 @@ class Transcriber:
     Calls may run concurrently (``CONCURRENT_CALLS`` per actor, a threaded actor): the host work of
     one batch (Arrow → numpy, packing, results → Arrow) overlaps the forwards of another, and a
     lock lets one call at a time use the accelerator. Each call returns its own rows in input order.
+    Each pack is copied once, into a buffer of the actor's :class:`PackBuffers` (pinned on CUDA)
+    that the call holds until its forwards are done; the model takes it whole (``joined_view``).
 
     ``simulate_rtfx`` (benchmark only): the forward is replaced by the stand-in accelerator of
     ``pipeline/stages/standin.py`` at that RTFx (``inf``: no wait); its held time is the forward time.
@@ -402,7 +404,7 @@ class TimeColumns:
 
 class PackBuffers:
     """Host buffers for packs, kept and reused by one actor: a fresh multi-megabyte array for every
-    pack costs a page fault per 4 KiB page on first touch, four times the copy itself on a VM
+    pack costs a page fault per 4 KiB page on first touch, several times the copy itself on a VM
     (``jobs.benchmark``'s actor ceiling). On CUDA they are pinned, so a pack goes to the device
     without another copy and without blocking. Thread-safe; a buffer is the caller's from
     :meth:`take` until it is given back (:meth:`give`), after its pack's forward."""
