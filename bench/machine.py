@@ -33,7 +33,7 @@ class ReferenceWork:
     """Times the reference work (module docstring) on this thread, one torch thread, by CPU time.
 
     :meth:`sample` runs ``passes`` passes and keeps their median under a label (one pass takes
-    about 16 ms on one core of this project's VM); :meth:`figures` gives the median over all samples
+    15-27 ms on one core of this project's VM); :meth:`figures` gives the median over all samples
     (``cpu_seconds``, the figure compared), each sample and their spread, (max - min) ÷ median.
     """
 

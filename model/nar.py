@@ -47,12 +47,12 @@ def joined_view(arrays: list) -> np.ndarray | None:
     start = address
     for a in arrays:
         if (a.base is not base or a.dtype != np.float32 or a.shape[1:] != tail or not a.flags.c_contiguous
-                or not a.flags.writeable or a.__array_interface__["data"][0] != address):
+                or not a.flags.writeable or not a.flags.aligned or a.__array_interface__["data"][0] != address):
             return None
         address += a.nbytes
-    offset = (start - base.__array_interface__["data"][0]) // 4
+    offset, misaligned = divmod(start - base.__array_interface__["data"][0], 4)
     count = (address - start) // 4
-    if offset < 0 or offset + count > base.size:
+    if misaligned or offset < 0 or offset + count > base.size:
         return None
     return base.reshape(-1)[offset:offset + count].reshape((-1, *tail))
 

@@ -208,10 +208,12 @@ class Transcriber:
         ``frames`` their feature frames."""
         started = self.clock()
         packs = plan_packs(frames, self.max_frames_per_pack)
-        taken = [self.buffers.take(sum(pieces[i].size for i in pack)) for pack in packs]
-        batches = [pack_features([pieces[i] for i in pack], out) for pack, out in zip(packs, taken)]
-        self._add("packing", self.clock() - started)
+        taken: list[np.ndarray] = []
         try:
+            for pack in packs:
+                taken.append(self.buffers.take(sum(pieces[i].size for i in pack)))
+            batches = [pack_features([pieces[i] for i in pack], out) for pack, out in zip(packs, taken)]
+            self._add("packing", self.clock() - started)
             return self._run_packs(packs, batches, frames)
         finally:
             self.buffers.give(taken)

@@ -100,6 +100,10 @@ def test_pack_views_tile_one_buffer_that_joined_view_finds(feats):
     assert joined_view(frozen) is None
     assert joined_view([v.astype(np.float64) for v in views]) is None
     assert joined_view([]) is None
+    raw = np.arange(8, dtype=np.float32)
+    shifted = raw.view(np.uint8)[2:30].view(np.float32)   # float32 read 2 bytes into the buffer
+    assert shifted.base is raw and joined_view([shifted]) is None
+    np.testing.assert_array_equal(joined_view([raw[1:3], raw[3:6]]), raw[1:6])   # aligned, in order
     assert pack_features([], out) == []
 
 
