@@ -57,6 +57,12 @@ def joined_view(arrays: list) -> np.ndarray | None:
     return base.reshape(-1)[offset:offset + count].reshape((-1, *tail))
 
 
+def _check_features_shape(shape) -> None:
+    """Refuse anything but one utterance's ``[T >= 1, 160]`` features (``ValueError``)."""
+    if len(shape) != 2 or shape[1] != FEATURE_DIM or shape[0] < 1:
+        raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(shape)}")
+
+
 @dataclass(frozen=True)
 class Transcription:
     """One utterance's result.
@@ -179,8 +185,7 @@ class NarModel(nn.Module):
         if isinstance(feats, np.ndarray) and not feats.flags.writeable:
             feats = feats.copy()  # e.g. np.frombuffer over Arrow bytes; torch wants writable memory
         t = torch.as_tensor(feats)
-        if t.ndim != 2 or t.shape[1] != FEATURE_DIM or t.shape[0] < 1:
-            raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(t.shape)}")
+        _check_features_shape(t.shape)
         return t.to(dtype=torch.float32)
 
     @torch.inference_mode()
@@ -189,10 +194,9 @@ class NarModel(nn.Module):
         cfg = self.config
         whole = joined_view(features)
         if whole is not None:   # one pack buffer (the pipeline's): no per-array copies, no cat
-            lengths = [int(f.shape[0]) for f in features]
             for f in features:
-                if f.ndim != 2 or f.shape[1] != FEATURE_DIM or f.shape[0] < 1:
-                    raise ValueError(f"each features array must be [T >= 1, {FEATURE_DIM}], got {tuple(f.shape)}")
+                _check_features_shape(f.shape)
+            lengths = [int(f.shape[0]) for f in features]
             x = torch.from_numpy(whole)
         else:
             feats = [self._as_tensor(f) for f in features]
