@@ -19,6 +19,7 @@ import psutil
 import soundfile as sf
 
 from bench.corpus import SAMPLE_RATE, write_checkpoint
+from pipeline.cluster import worker_pool_config
 
 
 class PeakRss:
@@ -127,9 +128,11 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
         write_corpus(waves, tmp / "corpus10", copies=cfg.scale_factor)
         started_ray = not ray.is_initialized()
         if started_ray:
-            # Logical CPUs = cores: the actor's share is its own, the decoders get the rest.
-            ray.init(address="local", num_cpus=max(cores, actor_cores + 1), include_dashboard=False,
-                     log_to_driver=False)
+            # Logical CPUs = cores: the actor's share is its own, the decoders get the rest. The
+            # worker pool as the jobs' own local instance keeps it (pipeline.cluster).
+            ray_cpus = max(cores, actor_cores + 1)
+            ray.init(address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
+                     _system_config=worker_pool_config(ray_cpus))
         with quiet_ray_data():
             echo(f"pipeline, 1x corpus (actor: {actor_cores} of {cores} cores) ...")
             _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches

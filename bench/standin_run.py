@@ -441,7 +441,10 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
             ceiling_windows.run(slots[0])
             started_ray = not ray.is_initialized()
             if started_ray:
-                ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False)
+                from pipeline.cluster import worker_pool_config
+
+                ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False,
+                         _system_config=worker_pool_config(max(cores, 2)))
             try:
                 with quiet_ray_data():
                     runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference, discarded)

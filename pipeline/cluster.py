@@ -97,6 +97,33 @@ class RayUnavailable(RuntimeError):
     job says so in one line and exits 1."""
 
 
+# Ray Data's own helper actors in a job's driver (its stats actor, autoscaling coordinator and
+# actor location tracker), each a worker process of its own.
+RAY_DATA_HELPER_WORKERS = 4
+
+
+def worker_pool_config(cpus: int | None = None) -> dict:
+    """Ray ``_system_config`` for an instance a job starts itself: ``num_workers_soft_limit``, how
+    many **idle** worker processes Ray keeps (Ray's default: one per CPU; each one above it is
+    killed after a second idle, and started again, importing Python, pyarrow and Ray Data, the next
+    time a task needs it). A job here runs up to ``cpus`` CPU tasks and actors (decoders and
+    inference actors), up to ``cpus`` light tasks (score, write: :func:`light_tasks`) and Ray
+    Data's helper actors at once, so it keeps ``2 * cpus + RAY_DATA_HELPER_WORKERS``: the
+    processes the job's busiest moment had anyway. Measured on 2 cores (stand-in pipeline, 20x
+    corpus): the default started 4-5 worker processes per 20 s job, about 2 CPU s each, a quarter
+    of the job's CPU; with this limit, none after the first job. ``cpus``: the machine's
+    (``os.cpu_count()``) when ``None``. On a cluster started with ``ray start``, the same limit is
+    the environment variable ``RAY_num_workers_soft_limit`` on each node (README)."""
+    cpus = int(cpus or os.cpu_count() or 1)
+    return {"num_workers_soft_limit": 2 * cpus + RAY_DATA_HELPER_WORKERS}
+
+
+def starts_local_instance(address: str | None) -> bool:
+    """Whether ``ray.init(address=address)`` starts a Ray instance of its own (``local``, or no
+    address with no cluster recorded on this machine) rather than joining one."""
+    return address == "local" or (address is None and recorded_cluster()[0] is None)
+
+
 def _is_start_failure(exc: BaseException) -> bool:
     text = str(exc)
     return isinstance(exc, (ConnectionError, TimeoutError)) or "timed out during startup" in text \
@@ -116,9 +143,10 @@ def ensure_ray(verbose: bool | None = None, say=print) -> None:
     verbose = job_options().verbose if verbose is None else verbose
     address = choose_address(say=say)
     quiet_ray_logs(verbose)
+    own = {"_system_config": worker_pool_config()} if starts_local_instance(address) else {}
     try:
         ray.init(address=address, logging_level=logging.INFO if verbose else logging.WARNING,
-                 log_to_driver=verbose)
+                 log_to_driver=verbose, **own)
     except Exception as e:  # noqa: BLE001 - Ray's start-up failures (node timeout, no GCS) are one line
         if ray.is_initialized() or not _is_start_failure(e):
             raise
