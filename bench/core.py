@@ -47,7 +47,7 @@ class BenchmarkConfig:
     simulate_rtfx: tuple[float, ...] = (1000.0, 4000.0, 8000.0)  # the stand-in's R for busy_at_rtfx
     null_model: bool = False  # only the stand-in parts: the model's own timings and runs are skipped
     measure_seconds: float = 0.4  # CPU s per window of the actor ceiling; feature timings last 5x this
-    standin_repeats: int = 3  # runs of the stand-in pipeline at each R, medians reported
+    standin_repeats: int = 5  # runs of the stand-in pipeline at each R, medians reported
     steal_reruns: int = 6  # stand-in pipeline runs run again at most for the VM's host stealing > 10 %
     model_repeats: int = MODEL_REPEATS  # timings of each model-only way, the median reported
 

@@ -37,7 +37,7 @@ import pyarrow as pa
 BUSY_RTFX = (1000.0, 4000.0, 8000.0)
 HOST_PARTS = ("arrow_to_numpy", "packing", "to_device", "results", "results_to_arrow")
 BUSY_GOAL = 0.95
-CEILING_WINDOWS = 9           # windows of each actor-alone ceiling, the median reported
+CEILING_WINDOWS = 15          # windows of each actor-alone ceiling, the median reported
 STEAL_LIMIT = 0.10            # a pipeline run whose steady window lost more to the VM's host is run again
 CEILING_WINDOW_CPU_S = 0.4    # CPU seconds of actor calls per window, at least
 BUSY_REPEATS = 3              # runs of the actor-alone busy at each R

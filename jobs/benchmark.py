@@ -49,13 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model-repeats", type=int, default=5,
                    help="timings of each model-only way (packed, padded), the median reported; the numerics "
                         "profiles are timed min(3, this) times (default: 5)")
-    p.add_argument("--standin-repeats", type=int, default=3,
+    p.add_argument("--standin-repeats", type=int, default=5,
                    help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
     p.add_argument("--steal-reruns", type=int, default=6,
                    help="stand-in pipeline runs run again, at most, because the VM's host stole more than "
                         "10%% of the machine's time in their steady window (0: never; default: %(default)s)")
     p.add_argument("--measure-seconds", type=float, default=0.4,
-                   help="CPU seconds of each of the 9 windows of the stand-in ceiling; the feature timings "
+                   help="CPU seconds of each of the 15 windows of the stand-in ceiling (CEILING_WINDOWS); the feature timings "
                         "last 5x this (default: 0.4)")
     p.add_argument("--null-model", action="store_true",
                    help="skip the model's own timings and runs: only the stand-in accelerator's figures "
