@@ -20,6 +20,9 @@ from bench.cost import packed_waste, padded_waste
 
 
 MODEL_REPEATS = 5  # timings of each model-only way, the median reported
+# pass pairs of the batched vs per-utterance features CPU, at least: single pairs spread 0.93-1.36
+# in one run, and the median of 10-11 moved 10.8 % between two runs
+FEATURE_PAIRS = 21
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2
 
 def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], min_seconds: float) -> dict:
     """Audio seconds per CPU second of per-utterance ``log_mel`` and of one batched call per pack, on
-    one torch thread, passes alternating until each has ``min_seconds`` of CPU (and 3), medians:
+    one torch thread, passes alternating (in ABBA order) until each has ``min_seconds`` of CPU and
+    ``FEATURE_PAIRS`` passes, medians:
     what the choice of ``--features-on`` rests on (wall time on a shared machine with several torch
     threads moved these by 10-30x)."""
     from pipeline.stages.features_batch import log_mel_batch
@@ -139,11 +143,13 @@ def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], m
             "batched": lambda: [log_mel_batch(p) for p in packs]}
     runs: dict[str, list[float]] = {k: [] for k in ways}
     try:
-        while any(len(r) < 3 or sum(r) < min_seconds for r in runs.values()):
-            for name, fn in ways.items():
+        order = list(ways)
+        while any(len(r) < FEATURE_PAIRS or sum(r) < min_seconds for r in runs.values()):
+            for name in order:
                 start = time.thread_time()
-                fn()
+                ways[name]()
                 runs[name].append(time.thread_time() - start)
+            order.reverse()   # ABBA: neither way always runs right after the other's allocations
     finally:
         torch.set_num_threads(threads)
     per, batched = (audio_s / float(np.median(runs[k])) for k in ("per_utterance", "batched"))

@@ -38,7 +38,9 @@ def write_shard(path: pathlib.Path, rows: int, row_bytes: int, rows_per_group: i
     return path.stat().st_size
 
 
-def _workers():
+def ray_workers() -> list:
+    """The Ray worker processes (``psutil.Process``) of the instance this process started: those
+    under its raylet, whose command line is a Ray worker's."""
     import psutil
 
     def is_worker(p) -> bool:
@@ -47,7 +49,6 @@ def _workers():
         except Exception:  # noqa: BLE001 - a process that ended
             return False
 
-    # this session's Ray only (started below by ray.init): the workers under its raylet
     return [p for p in psutil.Process(os.getpid()).children(recursive=True) if is_worker(p)]
 
 
@@ -70,7 +71,7 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            workers = _workers()
+            workers = ray_workers()
             rss = 0
             for p in workers:
                 try:
@@ -113,7 +114,7 @@ def main(argv=None) -> None:
             sampler = Sampler()
             # workers that start during the run count their start-up reads (library files) too: the
             # bytes read are an upper bound
-            before = _rchar(_workers())
+            before = _rchar(ray_workers())
             sampler.start()
             started = time.monotonic()
             items = items_dataset(index, pa.array([], pa.string()), storage)

@@ -145,6 +145,9 @@ def _mono(block: np.ndarray, channel: int | None = None) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
+COLLECT_SAMPLES = 1 << 15   # native-rate samples gathered per finite check and resampler call
+
+
 def _collect(blocks: Iterator[np.ndarray], rate: int, limit_s: float) -> np.ndarray:
     """Mono native-rate blocks → one 16 kHz float32 waveform, resampled as a stream by soxr.
 
@@ -154,14 +157,28 @@ def _collect(blocks: Iterator[np.ndarray], rate: int, limit_s: float) -> np.ndar
     limit = limit_s * rate
     resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") \
         if rate != SAMPLE_RATE else None
-    parts, seen = [], 0
+    parts, pending, held, seen = [], [], 0, 0
+
+    def flush() -> None:
+        # codecs' frames are small (Opus: 960 samples): the check and the resampler see them
+        # gathered, one call per COLLECT_SAMPLES instead of one per frame
+        chunk = pending[0] if len(pending) == 1 else np.concatenate(pending)
+        pending.clear()
+        if not np.isfinite(chunk).all():
+            raise BadAudio(NON_FINITE_ERROR)
+        parts.append(resampler.resample_chunk(chunk) if resampler else chunk)
+
     for block in blocks:
         seen += block.size
         if seen > limit:
             raise _too_long_while_decoding(limit_s)
-        if not np.isfinite(block).all():
-            raise BadAudio(NON_FINITE_ERROR)
-        parts.append(resampler.resample_chunk(block) if resampler else block)
+        pending.append(block)
+        held += block.size
+        if held >= COLLECT_SAMPLES:
+            flush()
+            held = 0
+    if pending:
+        flush()
     if resampler is not None:
         parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
@@ -274,8 +291,10 @@ def _ffmpeg_blocks(container, stream, first: int, last: int | None,
                 int(round(float((frame.pts - origin) * stream.time_base) * rate))
         for converted in to_float.resample(frame):
             planes = converted.to_ndarray()                      # [channels, n]
-            block = planes.mean(axis=0, dtype=np.float32) if channel is None \
-                else _mono(planes.T, channel)                    # → [n]
+            if channel is None:
+                block = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)
+            else:
+                block = _mono(planes.T, channel)                 # → [n]
             lo, hi = max(first - position, 0), block.size if last is None else min(block.size, last - position)
             position += block.size
             if hi > lo:

@@ -176,3 +176,35 @@ def test_decode_task_memory_bound():
     assert decode_task_memory_bytes(DecodeSettings(), 16) == 1_604_710_400 + 15 * 230_400_000
     assert decode_task_memory_bytes(DecodeSettings(max_duration_s=20, max_segment_s=40), 1) == \
         400 * 1024**2 + 20 * 320_000 + 20 * 13 * 64_000
+
+
+def test_frames_are_gathered_for_the_check_and_the_resampler_without_changing_a_sample():
+    # Opus frames are 960 samples at 48 kHz: one check and one soxr call per COLLECT_SAMPLES
+    # instead of per frame gives the very samples the per-frame stream gave
+    import soxr
+
+    from pipeline.stages.decode import COLLECT_SAMPLES, _collect
+
+    wave = np.random.default_rng(3).standard_normal(48000 * 3 + 123).astype(np.float32) * 0.1
+    frames = [wave[i:i + 960] for i in range(0, wave.size, 960)]
+    stream = soxr.ResampleStream(48000, 16000, 1, dtype="float32")
+    per_frame = np.concatenate([stream.resample_chunk(f) for f in frames]
+                               + [stream.resample_chunk(np.zeros(0, np.float32), last=True)])
+    assert COLLECT_SAMPLES > 960
+    got = _collect(iter(frames), 48000, 3600.0)
+    assert got.dtype == np.float32 and np.array_equal(got, per_frame)
+    assert got.size == pytest.approx(wave.size / 3, abs=2)
+    same_rate = _collect(iter(frames), 16000, 3600.0)          # no resampler: the frames joined
+    assert np.array_equal(same_rate, wave)
+
+
+@pytest.mark.parametrize("where", [5, -1])
+def test_a_non_finite_sample_in_any_gathered_frame_is_refused(where):
+    from pipeline.stages.decode import NON_FINITE_ERROR, BadAudio, _collect
+
+    frames = [np.zeros(960, np.float32) for _ in range(80)]
+    frames[where] = frames[where].copy()
+    frames[where][7] = np.nan
+    with pytest.raises(BadAudio) as refused:
+        _collect(iter(frames), 48000, 3600.0)
+    assert str(refused.value) == NON_FINITE_ERROR
