@@ -255,31 +255,22 @@ def steady_figures(output: Path, trim: float = STEADY_TRIM) -> dict:
             "batches": int(len(np.unique(ends))), "window": (first, last), "audio_seconds": audio}
 
 
-class MachineCpu:
-    """The whole machine's CPU time, sampled every ``every`` seconds on a thread while in its
-    ``with`` block (``psutil.cpu_times()``, summed over cores; stamps ``time.time()``, the clock of
-    ``infer_batch_end``). :meth:`between` interpolates it over a window: the CPU seconds spent
-    (user + nice + system + irq + softirq: every process's, Ray's own included) and the seconds the
-    hypervisor gave other guests (``steal``), which wall-clock figures on a shared VM move with."""
-
-    BUSY = ("user", "nice", "system", "irq", "softirq")
+class PeriodicSampler:
+    """Calls :meth:`_sample` when its ``with`` block starts, every ``every`` seconds on a thread
+    inside it, and when it ends (subclasses say what a sample is)."""
 
     def __init__(self, every: float = 0.1):
-        self.every, self.samples = every, []
+        self.every = every
         self._stop = threading.Event()
 
     def _sample(self) -> None:
-        import psutil
-
-        t = psutil.cpu_times()
-        self.samples.append((time.time(), sum(getattr(t, k, 0.0) for k in self.BUSY), getattr(t, "steal", 0.0),
-                             sum(t)))
+        raise NotImplementedError
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             self._sample()
 
-    def __enter__(self) -> "MachineCpu":
+    def __enter__(self):
         self._sample()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -289,6 +280,27 @@ class MachineCpu:
         self._stop.set()
         self._thread.join()
         self._sample()
+
+
+class MachineCpu(PeriodicSampler):
+    """The whole machine's CPU time, sampled every ``every`` seconds on a thread while in its
+    ``with`` block (``psutil.cpu_times()``, summed over cores; stamps ``time.time()``, the clock of
+    ``infer_batch_end``). :meth:`between` interpolates it over a window: the CPU seconds spent
+    (user + nice + system + irq + softirq: every process's, Ray's own included) and the seconds the
+    hypervisor gave other guests (``steal``), which wall-clock figures on a shared VM move with."""
+
+    BUSY = ("user", "nice", "system", "irq", "softirq")
+
+    def __init__(self, every: float = 0.1):
+        super().__init__(every)
+        self.samples = []
+
+    def _sample(self) -> None:
+        import psutil
+
+        t = psutil.cpu_times()
+        self.samples.append((time.time(), sum(getattr(t, k, 0.0) for k in self.BUSY), getattr(t, "steal", 0.0),
+                             sum(t)))
 
     def between(self, start: float, end: float) -> dict:
         """``{"cpu_seconds", "steal_seconds", "steal_share"}`` from ``start`` to ``end`` (epoch

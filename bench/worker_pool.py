@@ -18,40 +18,33 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.standin_run import PeriodicSampler
+
 SETTINGS = ("ray default", "jobs' own")
 
 
-class WorkerStarts:
+class WorkerStarts(PeriodicSampler):
     """Ray worker processes that appear while in its ``with`` block (pids sampled every ``every``
-    seconds, against those alive at its start)."""
+    seconds, against those alive at its start): ``started``, a set of pids."""
 
     def __init__(self, every: float = 0.1):
-        self.every, self.started = every, set()
-        self._stop = threading.Event()
+        super().__init__(every)
+        self.started: set[int] = set()
+        self._before: set[int] | None = None
 
-    def _loop(self) -> None:
+    def _sample(self) -> None:
         from bench.row_groups import ray_workers
 
-        while not self._stop.wait(self.every):
-            self.started |= {p.pid for p in ray_workers()} - self._before
-
-    def __enter__(self) -> "WorkerStarts":
-        from bench.row_groups import ray_workers
-
-        self._before = {p.pid for p in ray_workers()}
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        pids = {p.pid for p in ray_workers()}
+        if self._before is None:
+            self._before = pids
+        else:
+            self.started |= pids - self._before
 
 
 def _round(setting: str, tmp: Path, checkpoint: Path, cfg, audio: float, runs: int, rtfx: str,
