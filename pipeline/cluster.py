@@ -109,9 +109,10 @@ def worker_pool_config(cpus: int | None = None) -> dict:
     time a task needs it). A job here runs up to ``cpus`` CPU tasks and actors (decoders and
     inference actors), up to ``cpus`` light tasks (score, write: :func:`light_tasks`) and Ray
     Data's helper actors at once, so it keeps ``2 * cpus + RAY_DATA_HELPER_WORKERS``: the
-    processes the job's busiest moment had anyway. Measured on 2 cores (stand-in pipeline, 20x
-    corpus): the default started 4-5 worker processes per 20 s job, about 2 CPU s each, a quarter
-    of the job's CPU; with this limit, none after the first job. ``cpus``: the machine's
+    processes the job's busiest moment had anyway. ``python -m bench.worker_pool`` measures both
+    side by side (stand-in pipeline, 20x corpus, 2 cores; README): Ray's default started 5 worker
+    processes per 20 s job, this limit 1 (the job's new inference actor), and the job's CPU per
+    audio second was about halved. ``cpus``: the machine's
     (``os.cpu_count()``) when ``None``. On a cluster started with ``ray start``, the same limit is
     the environment variable ``RAY_num_workers_soft_limit`` on each node (README)."""
     cpus = int(cpus or os.cpu_count() or 1)
