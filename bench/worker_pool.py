@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.standin_run import PeriodicSampler
+from pipeline.cluster import SOFT_LIMIT_ENV
 
 SETTINGS = ("ray default", "jobs' own")
 
@@ -75,15 +77,43 @@ def _round(setting: str, tmp: Path, checkpoint: Path, cfg, audio: float, runs: i
     return out
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _rtfx(text: str) -> str:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0 or inf, got {text!r}")
+    return f"{value:g}"
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.worker_pool", description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="turns of each setting (default: 2)")
-    parser.add_argument("--runs", type=int, default=2, help="counted runs per turn (default: 2)")
-    parser.add_argument("--scale-factor", type=int, default=20, help="copies of the 48-clip corpus (default: 20)")
-    parser.add_argument("--rtfx", default="inf", help="the stand-in's R (default: inf)")
-    parser.add_argument("--cpus", type=int, default=2, help="Ray's CPUs (default: 2, this VM's)")
+    import psutil
+
+    from jobs._common import OneLineParser
+
+    parser = OneLineParser(prog="python -m bench.worker_pool", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=_positive_int, default=2, help="turns of each setting (default: 2)")
+    parser.add_argument("--runs", type=_positive_int, default=2, help="counted runs per turn (default: 2)")
+    parser.add_argument("--scale-factor", type=_positive_int, default=20,
+                        help="copies of the 48-clip corpus (default: 20)")
+    parser.add_argument("--rtfx", type=_rtfx, default="inf", help="the stand-in's R (default: inf)")
+    parser.add_argument("--cpus", type=_positive_int, default=psutil.cpu_count() or 1,
+                        help="Ray's CPUs (default: this machine's, %(default)s)")
     parser.add_argument("--json", help="write every run's figures here")
     args = parser.parse_args(argv)
+    # Ray's default must be Ray's: a limit the user exported for `ray start` would reach the raylet
+    os.environ.pop(SOFT_LIMIT_ENV, None)
 
     from bench.core import BenchmarkConfig
     from bench.corpus import corpus_durations, corpus_waveforms, size_config, write_checkpoint

@@ -102,6 +102,9 @@ class RayUnavailable(RuntimeError):
 RAY_DATA_HELPER_WORKERS = 4
 
 
+SOFT_LIMIT_ENV = "RAY_num_workers_soft_limit"
+
+
 def worker_pool_config(cpus: int | None = None) -> dict:
     """Ray ``_system_config`` for an instance a job starts itself: ``num_workers_soft_limit``, how
     many **idle** worker processes Ray keeps (Ray's default: one per CPU; each one above it is
@@ -114,7 +117,8 @@ def worker_pool_config(cpus: int | None = None) -> dict:
     processes per 20 s job, this limit 1 (the job's new inference actor), and the job's CPU per
     audio second was about halved. ``cpus``: the machine's
     (``os.cpu_count()``) when ``None``. On a cluster started with ``ray start``, the same limit is
-    the environment variable ``RAY_num_workers_soft_limit`` on each node (README)."""
+    the environment variable ``RAY_num_workers_soft_limit`` on each node (README); a job that
+    finds it set leaves its own instance to it too."""
     cpus = int(cpus or os.cpu_count() or 1)
     return {"num_workers_soft_limit": 2 * cpus + RAY_DATA_HELPER_WORKERS}
 
@@ -144,7 +148,10 @@ def ensure_ray(verbose: bool | None = None, say=print) -> None:
     verbose = job_options().verbose if verbose is None else verbose
     address = choose_address(say=say)
     quiet_ray_logs(verbose)
-    own = {"_system_config": worker_pool_config()} if starts_local_instance(address) else {}
+    # a limit the user set (RAY_num_workers_soft_limit, README) is theirs: Ray's _system_config
+    # would win over it
+    own = {"_system_config": worker_pool_config()} \
+        if starts_local_instance(address) and SOFT_LIMIT_ENV not in os.environ else {}
     try:
         ray.init(address=address, logging_level=logging.INFO if verbose else logging.WARNING,
                  log_to_driver=verbose, **own)

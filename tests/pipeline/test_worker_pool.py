@@ -82,3 +82,28 @@ def test_only_an_instance_the_job_starts_gets_the_config(tmp_path, monkeypatch, 
     if recorded:
         (tmp_path / "ray" / "ray_current_cluster").write_text(recorded)
     assert starts_local_instance(address) is own
+
+
+@pytest.mark.parametrize("user_limit", [None, "3"])
+def test_ensure_ray_leaves_a_limit_the_user_set_to_them(monkeypatch, user_limit):
+    # what ensure_ray hands ray.init (replaced: Ray itself is the subprocess test's business)
+    import ray
+
+    from pipeline import cluster
+
+    got = {}
+    monkeypatch.setattr(ray, "init", lambda **kwargs: got.update(kwargs))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(cluster, "quiet_ray_logs", lambda verbose: None)
+    monkeypatch.setattr(cluster, "stop_on_sigterm", lambda: None)
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    if user_limit is None:
+        monkeypatch.delenv(cluster.SOFT_LIMIT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(cluster.SOFT_LIMIT_ENV, user_limit)
+    cluster.ensure_ray(verbose=False)
+    assert got["address"] == "local"
+    if user_limit is None:
+        assert got["_system_config"] == worker_pool_config()
+    else:
+        assert "_system_config" not in got

@@ -208,3 +208,25 @@ def test_a_non_finite_sample_in_any_gathered_frame_is_refused(where):
     with pytest.raises(BadAudio) as refused:
         _collect(iter(frames), 48000, 3600.0)
     assert str(refused.value) == NON_FINITE_ERROR
+
+
+def test_a_mono_ffmpeg_stream_gives_the_samples_of_its_one_plane():
+    # Opus through FFmpeg: a mono frame's plane is taken as it is (no mean over one channel); the
+    # result equals FFmpeg's float planes joined and resampled by one soxr stream
+    import io
+
+    import av
+    import soxr
+
+    data = encode(speech(3.0, 48_000), 48_000, "ogg", "libopus")
+    stream = soxr.ResampleStream(48_000, SAMPLE_RATE, 1, dtype="float32")
+    parts = []
+    with av.open(io.BytesIO(data)) as container:
+        to_float = av.AudioResampler(format="fltp")
+        for frame in container.decode(container.streams.audio[0]):
+            for converted in to_float.resample(frame):
+                planes = converted.to_ndarray()
+                assert planes.shape[0] == 1
+                parts.append(stream.resample_chunk(planes.mean(axis=0, dtype=np.float32)))
+    parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    assert np.array_equal(decode(data), np.concatenate(parts))
