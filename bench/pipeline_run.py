@@ -72,6 +72,17 @@ def quiet_ray_data():
         context.enable_progress_bars = bars
 
 
+def start_local_ray(cpus: int, *, jobs_worker_pool: bool = True) -> None:
+    """A private local Ray instance of ``cpus`` logical CPUs for a benchmark (no dashboard, workers'
+    output in Ray's logs), keeping idle workers as the jobs' own local instance does
+    (:func:`pipeline.cluster.worker_pool_config`), or with ``jobs_worker_pool=False`` as Ray's
+    default does."""
+    import ray
+
+    pool = {"_system_config": worker_pool_config(cpus)} if jobs_worker_pool else {}
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, **pool)
+
+
 def write_corpus(waves: list[np.ndarray], folder: Path, copies: int = 1) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -128,11 +139,8 @@ def bench_pipeline(model, waves: list[np.ndarray], cfg, *, echo=print) -> dict:
         write_corpus(waves, tmp / "corpus10", copies=cfg.scale_factor)
         started_ray = not ray.is_initialized()
         if started_ray:
-            # Logical CPUs = cores: the actor's share is its own, the decoders get the rest. The
-            # worker pool as the jobs' own local instance keeps it (pipeline.cluster).
-            ray_cpus = max(cores, actor_cores + 1)
-            ray.init(address="local", num_cpus=ray_cpus, include_dashboard=False, log_to_driver=False,
-                     _system_config=worker_pool_config(ray_cpus))
+            # Logical CPUs = cores: the actor's share is its own, the decoders get the rest.
+            start_local_ray(max(cores, actor_cores + 1))
         with quiet_ray_data():
             echo(f"pipeline, 1x corpus (actor: {actor_cores} of {cores} cores) ...")
             _run_pipeline(tmp / "corpus1", tmp / "warm", checkpoint, cfg, actor_cores)  # warm Ray workers and caches

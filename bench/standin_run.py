@@ -443,7 +443,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
         if cfg.pipeline:
             import ray
 
-            from bench.pipeline_run import quiet_ray_data, write_corpus
+            from bench.pipeline_run import quiet_ray_data, start_local_ray, write_corpus
 
             cores = int(cfg.threads or psutil.cpu_count() or 1)
             write_corpus(waves, tmp / "corpus", copies=cfg.scale_factor)
@@ -453,10 +453,7 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs: dict | None, *, ec
             ceiling_windows.run(slots[0])
             started_ray = not ray.is_initialized()
             if started_ray:
-                from pipeline.cluster import worker_pool_config
-
-                ray.init(address="local", num_cpus=max(cores, 2), include_dashboard=False, log_to_driver=False,
-                         _system_config=worker_pool_config(max(cores, 2)))
+                start_local_ray(max(cores, 2))
             try:
                 with quiet_ray_data():
                     runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference, discarded)

@@ -53,12 +53,10 @@ def _round(setting: str, tmp: Path, checkpoint: Path, cfg, audio: float, runs: i
            cpus: int, echo) -> list[dict]:
     import ray
 
-    from bench.pipeline_run import _run_pipeline, quiet_ray_data
+    from bench.pipeline_run import _run_pipeline, quiet_ray_data, start_local_ray
     from bench.standin_run import _standin_run
-    from pipeline.cluster import worker_pool_config
 
-    own = {"_system_config": worker_pool_config(cpus)} if setting == "jobs' own" else {}
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, **own)
+    start_local_ray(cpus, jobs_worker_pool=setting == "jobs' own")
     out = []
     try:
         with quiet_ray_data():
