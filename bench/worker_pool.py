@@ -15,7 +15,6 @@ second in that window, and how many Ray worker processes started during the run 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -75,31 +74,18 @@ def _round(setting: str, tmp: Path, checkpoint: Path, cfg, audio: float, runs: i
     return out
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
 def _rtfx(text: str) -> str:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0 or inf, got {text!r}")
-    return f"{value:g}"
+    from jobs._common import finite_number
+
+    return f"{finite_number(0, allow_inf=True)(text):g}"
 
 
 def main(argv=None) -> int:
     import psutil
 
-    from jobs._common import OneLineParser
+    from jobs._common import OneLineParser, whole_number
 
+    _positive_int = whole_number(1)
     parser = OneLineParser(prog="python -m bench.worker_pool", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=_positive_int, default=2, help="turns of each setting (default: 2)")
     parser.add_argument("--runs", type=_positive_int, default=2, help="counted runs per turn (default: 2)")
@@ -108,8 +94,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rtfx", type=_rtfx, default="inf", help="the stand-in's R (default: inf)")
     parser.add_argument("--cpus", type=_positive_int, default=psutil.cpu_count() or 1,
                         help="Ray's CPUs (default: this machine's, %(default)s)")
-    parser.add_argument("--json", help="write every run's figures here")
+    parser.add_argument("--json", type=Path, help="write every run's figures here")
     args = parser.parse_args(argv)
+    from jobs.benchmark import unwritable
+
+    if args.json is not None and (problem := unwritable(args.json)):
+        parser.error(f"cannot write --json {args.json}: {problem}")
     # Ray's default must be Ray's: a limit the user exported for `ray start` would reach the raylet
     os.environ.pop(SOFT_LIMIT_ENV, None)
 
@@ -148,7 +138,7 @@ def main(argv=None) -> int:
     print(f"jobs' own ÷ ray default: steady RTFx {b['steady_rtfx'] / a['steady_rtfx']:.2f}, "
           f"cores per 1000x {b['cores_per_1000x'] / a['cores_per_1000x']:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "runs": runs, "rtfx": args.rtfx,
+        args.json.write_text(json.dumps({"summary": summary, "runs": runs, "rtfx": args.rtfx,
                                                "scale_factor": args.scale_factor, "cpus": args.cpus}, indent=1))
     return 0
 

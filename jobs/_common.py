@@ -56,6 +56,38 @@ class OneLineParser(argparse.ArgumentParser):
                 self.error(f"unrecognized argument {flag}{hint}")
 
 
+def whole_number(minimum: int):
+    """An argparse ``type``: a whole number >= ``minimum``, else argparse's one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+def finite_number(minimum: float, *, inclusive: bool = False, allow_inf: bool = False):
+    """An argparse ``type``: a number > ``minimum`` (>= with ``inclusive``), finite unless
+    ``allow_inf``; NaN never passes."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value >= minimum if inclusive else value > minimum
+        if not above or (math.isinf(value) and not allow_inf):
+            bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+            raise argparse.ArgumentTypeError(
+                f"must be a {'' if allow_inf else 'finite '}number {bound}{' or inf' if allow_inf else ''}, got {text!r}")
+        return value
+    return parse
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=DEFAULT_MODEL,

@@ -13,48 +13,48 @@ import json
 import sys
 from pathlib import Path
 
-from jobs._common import OneLineParser
+from jobs._common import OneLineParser, finite_number, whole_number
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = OneLineParser(prog="python -m jobs.benchmark", description=__doc__.splitlines()[0])
     p.add_argument("--size", choices=("tiny", "small", "real"), default="small",
                    help="model dimensions (random seeded weights); 'real' = the checkpoint's (default: small)")
-    p.add_argument("--count", type=int, default=48, help="utterances in the synthetic corpus (default: 48)")
-    p.add_argument("--seed", type=int, default=0, help="corpus and weight seed (default: 0)")
+    p.add_argument("--count", type=whole_number(2), default=48, help="utterances in the synthetic corpus (default: 48)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="corpus and weight seed (default: 0)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="default: float32 on CPU, bfloat16 on CUDA")
-    p.add_argument("--padded-batch-size", type=int, default=8, help="batch size of the padded baseline (default: 8)")
-    p.add_argument("--max-frames-per-pack", type=int, default=8000, help="frame budget of a packed forward")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
-    p.add_argument("--scale-factor", type=int, default=10, help="scaling run size as a multiple of --count")
-    p.add_argument("--repeats", type=int, default=2,
+    p.add_argument("--padded-batch-size", type=whole_number(1), default=8, help="batch size of the padded baseline (default: 8)")
+    p.add_argument("--max-frames-per-pack", type=whole_number(1), default=8000, help="frame budget of a packed forward")
+    p.add_argument("--threads", type=whole_number(0), default=0, help="torch threads (default: all cores)")
+    p.add_argument("--scale-factor", type=whole_number(2), default=10, help="scaling run size as a multiple of --count")
+    p.add_argument("--repeats", type=whole_number(1), default=2,
                    help="runs of the scaled pipeline corpus, to report the spread of its figures (default: 2)")
     p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (busy fraction, scaling)")
     p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus, AAC)")
-    p.add_argument("--codec-seconds", type=float, default=3.0,
+    p.add_argument("--codec-seconds", type=finite_number(0, inclusive=True), default=3.0,
                    help="CPU seconds of decoding per codec for the decode cost, at least (default: 3)")
-    p.add_argument("--scale-rows", type=int, default=0,
+    p.add_argument("--scale-rows", type=whole_number(0), default=0,
                    help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
-    p.add_argument("--scale-corpus-mb", type=float, default=300.0,
+    p.add_argument("--scale-corpus-mb", type=finite_number(0), default=300.0,
                    help="size of the WebDataset and Parquet corpora of the scale run (default: 300)")
     p.add_argument("--timestamps", choices=("none", "word"), default="none",
                    help="word: also report alignment_share, the forced alignment's cost / inference time")
     p.add_argument("--numerics", choices=("hub", "transformers"), default=None,
                    help="numerics profile of the main run (default: the random checkpoint's own, transformers); "
                         "both are also timed side by side")
-    p.add_argument("--simulate-rtfx", type=float, nargs="+", default=[1000.0, 4000.0, 8000.0], metavar="R",
+    p.add_argument("--simulate-rtfx", type=finite_number(0), nargs="+", default=[1000.0, 4000.0, 8000.0], metavar="R",
                    help="RTFx of the stand-in accelerator for the busy figures (default: 1000 4000 8000)")
-    p.add_argument("--model-repeats", type=int, default=5,
+    p.add_argument("--model-repeats", type=whole_number(1), default=5,
                    help="timings of each model-only way (packed, padded), the median reported; the numerics "
                         "profiles are timed min(3, this) times (default: 5)")
-    p.add_argument("--standin-repeats", type=int, default=5,
+    p.add_argument("--standin-repeats", type=whole_number(1), default=5,
                    help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
-    p.add_argument("--steal-reruns", type=int, default=6,
+    p.add_argument("--steal-reruns", type=whole_number(0), default=6,
                    help="stand-in pipeline runs run again, at most, because the VM's host stole more than "
                         "10%% of the machine's time in their steady window (0: never; default: %(default)s)")
-    p.add_argument("--measure-seconds", type=float, default=0.4,
+    p.add_argument("--measure-seconds", type=finite_number(0), default=0.4,
                    help="CPU seconds of each of the 15 windows of the stand-in ceiling (CEILING_WINDOWS); the feature timings "
                         "last 5x this (default: 0.4)")
     p.add_argument("--null-model", action="store_true",
@@ -76,21 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from model import resolve_device, resolve_dtype
     from bench.core import BenchmarkConfig, format_table, run_benchmark
 
-    if args.count < 2 or args.padded_batch_size < 1 or args.scale_factor < 2 or args.repeats < 1:
-        print("error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
-              file=sys.stderr)
-        return 2
-    if args.standin_repeats < 1 or args.model_repeats < 1 or not args.measure_seconds > 0:
-        print("error: --standin-repeats and --model-repeats must be >= 1, --measure-seconds > 0", file=sys.stderr)
-        return 2
-    if args.steal_reruns < 0:
-        print("error: --steal-reruns must be >= 0", file=sys.stderr)
-        return 2
-    if not all(r > 0 for r in args.simulate_rtfx):
-        print("error: --simulate-rtfx values must be > 0 (times real time)", file=sys.stderr)
-        return 2
-    if args.scale_rows < 0 or args.scale_corpus_mb <= 0:
-        print("error: --scale-rows must be >= 0 and --scale-corpus-mb > 0", file=sys.stderr)
+    if args.json is not None and (problem := unwritable(args.json)):
+        print(f"error: cannot write --json {args.json}: {problem}", file=sys.stderr)
         return 2
     try:
         device = resolve_device(args.device)
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                           padded_batch_size=args.padded_batch_size, max_frames_per_pack=args.max_frames_per_pack,
                           threads=args.threads, pipeline=not args.no_pipeline, scale_factor=args.scale_factor,
                           repeats=args.repeats, codecs=not args.no_codecs,
-                          codec_seconds=max(0.0, args.codec_seconds),
+                          codec_seconds=args.codec_seconds,
                           find_max_pack=str(device).startswith("cuda"),
                           scale_rows=args.scale_rows, scale_corpus_mb=args.scale_corpus_mb,
                           numerics=args.numerics, timestamps=args.timestamps,
@@ -117,20 +104,54 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2))
+        except OSError as e:
+            print(f"error: cannot write --json {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 1
         print(f"\nwrote {args.json}")
     return 0
+
+
+def unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot take the results, found before the run rather than after it: its folder
+    cannot be made, or the file cannot be opened for writing (tried, and removed again when it was
+    not there before); ``None`` when it can."""
+    if path.is_dir():
+        return "it is a folder"
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        return e.strerror or str(e)
+    if not existed:
+        path.unlink()
+    return None
 
 
 def compare(first: Path, second: Path) -> int:
     """Print how two benchmark JSONs differ on their compared ratios; 0 when all agree within 10 %."""
     from bench.core import compare_runs
 
-    try:
-        runs = [json.loads(p.read_text()) for p in (first, second)]
-    except (OSError, ValueError) as e:
-        print(f"error: cannot read a benchmark JSON: {e}", file=sys.stderr)
+    runs = []
+    for path in (first, second):
+        try:
+            run = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            print(f"error: cannot read a benchmark JSON: {e}", file=sys.stderr)
+            return 2
+        if problem := benchmark_json_problem(run):
+            print(f"error: {path} is not a jobs.benchmark --json file: {problem}", file=sys.stderr)
+            return 2
+        runs.append(run)
+    if not set(runs[0]["compared_ratios"]) & set(runs[1]["compared_ratios"]):
+        print(f"error: {first} and {second} share no compared figure (runs of different kinds)", file=sys.stderr)
         return 2
     from bench.machine import compare_reference
 
@@ -138,6 +159,21 @@ def compare(first: Path, second: Path) -> int:
     print("\n".join(lines + compare_reference(*runs)))
     print("every compared figure agrees within 10 %" if ok else "some figures differ by more than 10 %")
     return 0 if ok else 1
+
+
+def benchmark_json_problem(run) -> str | None:
+    """What keeps ``run`` (a parsed JSON) from being compared: not an object, or no
+    ``compared_ratios`` of ``{"value": number}`` entries; ``None`` when it can be."""
+    if not isinstance(run, dict):
+        return f"a JSON {type(run).__name__}, not an object"
+    ratios = run.get("compared_ratios")
+    if not isinstance(ratios, dict) or not ratios:
+        return "no compared_ratios"
+    for name, entry in ratios.items():
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"compared_ratios[{name!r}] has no numeric value"
+    return None
 
 
 if __name__ == "__main__":

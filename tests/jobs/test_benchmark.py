@@ -9,7 +9,7 @@ from bench.codecs import encode
 from bench.corpus import corpus_waveforms
 from bench.packsize import largest_fitting, pack_of
 from bench.standin_run import CEILING_WINDOWS
-from jobs.benchmark import main
+from jobs.benchmark import main, unwritable
 from model import NarConfig, load_model, random_model
 from bench.corpus import corpus_durations, native_config_dict, size_config, write_checkpoint
 from bench.cost import packed_waste, padded_waste
@@ -172,20 +172,67 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert "(0.0% apart; " in table and "the machine held its speed between the runs" in table   # --compare, self
 
 
-def test_benchmark_refuses_bad_flags_in_one_line(capsys):
-    assert main(["--repeats", "0"]) == 2
-    assert main(["--scale-rows", "-1"]) == 2
-    assert main(["--simulate-rtfx", "0"]) == 2
-    assert main(["--standin-repeats", "0"]) == 2
-    assert main(["--steal-reruns", "-1"]) == 2
-    assert main(["--compare", "/nonexistent/a.json", "/nonexistent/b.json"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[:3] == ["error: --count must be >= 2, --padded-batch-size >= 1, --scale-factor >= 2, --repeats >= 1",
-                       "error: --scale-rows must be >= 0 and --scale-corpus-mb > 0",
-                       "error: --simulate-rtfx values must be > 0 (times real time)"]
-    assert err[3] == "error: --standin-repeats and --model-repeats must be >= 1, --measure-seconds > 0"
-    assert err[4] == "error: --steal-reruns must be >= 0"
-    assert err[5].startswith("error: cannot read a benchmark JSON: ") and len(err) == 6
+@pytest.mark.parametrize("flags, says", [
+    (["--repeats", "0"], "argument --repeats: must be a whole number >= 1, got '0'"),
+    (["--count", "1"], "argument --count: must be a whole number >= 2, got '1'"),
+    (["--threads", "-1"], "argument --threads: must be a whole number >= 0, got '-1'"),
+    (["--max-frames-per-pack", "0"], "argument --max-frames-per-pack: must be a whole number >= 1, got '0'"),
+    (["--scale-rows", "-1"], "argument --scale-rows: must be a whole number >= 0, got '-1'"),
+    (["--standin-repeats", "two"], "argument --standin-repeats: must be a whole number >= 1, got 'two'"),
+    (["--steal-reruns", "-1"], "argument --steal-reruns: must be a whole number >= 0, got '-1'"),
+    (["--simulate-rtfx", "1000", "0"], "argument --simulate-rtfx: must be a finite number > 0, got '0'"),
+    (["--simulate-rtfx", "inf"], "argument --simulate-rtfx: must be a finite number > 0, got 'inf'"),
+    (["--measure-seconds", "inf"], "argument --measure-seconds: must be a finite number > 0, got 'inf'"),
+    (["--measure-seconds", "nan"], "argument --measure-seconds: must be a finite number > 0, got 'nan'"),
+    (["--codec-seconds", "-1"], "argument --codec-seconds: must be a finite number >= 0, got '-1'"),
+    (["--scale-corpus-mb", "0"], "argument --scale-corpus-mb: must be a finite number > 0, got '0'"),
+])
+def test_benchmark_refuses_bad_values_in_one_line(capsys, flags, says):
+    """Every number is checked before anything runs: one line, exit 2, no traceback."""
+    with pytest.raises(SystemExit) as stop:
+        main(flags)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"error: {says}; see python -m jobs.benchmark --help\n"
+
+
+def test_benchmark_refuses_an_unwritable_json_before_running(tmp_path, capsys):
+    (tmp_path / "folder").mkdir()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["--json", str(tmp_path / "folder")]) == 2
+    assert main(["--json", str(blocker / "under-a-file.json")]) == 2
+    assert main(["--json", "/proc/nle-benchmark.json"]) == 2       # tried, not guessed: root passes access()
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"error: cannot write --json {tmp_path / 'folder'}: it is a folder"
+    assert err[1] == f"error: cannot write --json {blocker / 'under-a-file.json'}: {blocker} is a file, not a folder"
+    assert err[2] == "error: cannot write --json /proc/nle-benchmark.json: No such file or directory"
+    assert len(err) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]    # the try left nothing behind
+    assert unwritable(tmp_path / "new" / "run.json") is None and not (tmp_path / "new" / "run.json").exists()
+
+
+def test_compare_refuses_what_is_not_two_benchmark_runs(tmp_path, capsys):
+    """--compare is a check: a file without the compared figures must not pass as 'all agree'."""
+    run = {"compared_ratios": {"decode_vs_limit.mp3": {"value": 0.7, "repeat_spread": None}}}
+    other = {"compared_ratios": {"ceiling_rtfx_per_actor": {"value": 5e4, "repeat_spread": None}}}
+    files = {"run": run, "other": other, "empty": {}, "list": [1, 2], "pool": {"summary": {}, "runs": {}},
+             "bad": {"compared_ratios": {"x": {"value": "fast"}}}}
+    for name, content in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    path = {name: str(tmp_path / f"{name}.json") for name in files}
+    assert main(["--compare", path["run"], path["run"]]) == 0
+    assert main(["--compare", "/nonexistent/a.json", path["run"]]) == 2
+    for name in ("empty", "list", "pool", "bad"):
+        assert main(["--compare", path["run"], path[name]]) == 2
+    assert main(["--compare", path["run"], path["other"]]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: cannot read a benchmark JSON: ")
+    assert err[1:] == [
+        f"error: {path['empty']} is not a jobs.benchmark --json file: no compared_ratios",
+        f"error: {path['list']} is not a jobs.benchmark --json file: a JSON list, not an object",
+        f"error: {path['pool']} is not a jobs.benchmark --json file: no compared_ratios",
+        f"error: {path['bad']} is not a jobs.benchmark --json file: compared_ratios['x'] has no numeric value",
+        f"error: {path['run']} and {path['other']} share no compared figure (runs of different kinds)"]
 
 
 def test_largest_fitting_pack_search():

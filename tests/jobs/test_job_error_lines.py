@@ -78,14 +78,15 @@ def test_pseudo_label_unknown_flag_names_the_real_one(capsys):
                                  "see python -m jobs.pseudo_label --help"])
 
 
-@pytest.mark.parametrize("argv", [["--count", "1"], ["--scale-factor", "1"],
-                                  ["--padded-batch-size", "0"]])
-def test_benchmark_bad_sizes_are_one_line(argv, capsys):
+@pytest.mark.parametrize("argv, says", [(["--count", "1"], "--count: must be a whole number >= 2, got '1'"),
+                                        (["--scale-factor", "1"], "--scale-factor: must be a whole number >= 2, got '1'"),
+                                        (["--padded-batch-size", "0"],
+                                         "--padded-batch-size: must be a whole number >= 1, got '0'")])
+def test_benchmark_bad_sizes_are_one_line(argv, says, capsys):
     from jobs.benchmark import main
 
     code, lines, out = run_main(main, ["--size", "tiny", "--device", "cpu", *argv], capsys)
-    assert (code, lines, out) == (2, ["error: --count must be >= 2, --padded-batch-size >= 1, "
-                                      "--scale-factor >= 2, --repeats >= 1"], "")
+    assert (code, lines, out) == (2, [f"error: argument {says}; see python -m jobs.benchmark --help"], "")
 
 
 def test_benchmark_unknown_device_choice_is_one_line(capsys):
