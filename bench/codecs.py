@@ -130,15 +130,17 @@ def encoded_files(waves: list[np.ndarray]) -> dict[str, list[bytes]]:
     return {codec: [encode(w, codec) for w in waves] for codec in CODECS}
 
 
-def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_passes: int = 5,
-                 files: dict[str, list[bytes]] | None = None) -> dict:
+class DecodeCosts:
     """Decode + features of ``waves`` encoded as each codec of ``CODECS``, on one thread, keyed by
-    codec.
+    codec (:meth:`results`).
 
-    Passes over all the files of each codec take turns (flac, mp3, opus, flac, ...) until every
-    codec has had ``min_passes`` and ``min_cpu_seconds`` of CPU; the median pass is reported. One
-    pass over a small corpus takes tens of ms and this VM's speed drifts over tens of seconds, so
-    a single pass, or a few seconds of passes, moved by 10-35 % between runs.
+    Passes over all the files of each codec take turns (flac, mp3, opus, flac, ...), each full pass
+    followed by a decode-only pass, in calls of :meth:`run` that a benchmark spreads over its run
+    (before and after the stand-in pipeline), each until every codec has had ``min_passes`` and
+    ``min_cpu_seconds`` of CPU in that call; the median pass is reported. One pass over a small
+    corpus takes tens of ms and this VM's speed drifts over tens of seconds to minutes, so a single
+    pass, or a few seconds of passes, moved by 10-35 % between runs, and one block of passes moved
+    the MP3 decode share by 9 % (0.77 / 0.71) between two runs.
 
     Each codec's entry: ``cores_per_1000x``, the CPU cores needed to decode and featurise 1,000 s
     of audio per wall second (= 1000 × CPU seconds ÷ audio seconds), the CPU and audio seconds it
@@ -147,69 +149,91 @@ def decode_costs(waves: list[np.ndarray], min_cpu_seconds: float = 3.0, min_pass
     before it (``decode_share_runs``); or ``cores_per_1000x: None`` and ``error`` when the pipeline's
     decoder could not read a file of that codec.
     """
-    import torch
 
-    from model import log_mel
-    from pipeline.stages.decode import DecodeSettings
-    from pipeline.stages.prepare import decode_row
+    def __init__(self, waves: list[np.ndarray], files: dict[str, list[bytes]] | None = None):
+        import torch
 
-    settings = DecodeSettings(max_duration_s=3600.0, max_segment_s=40.0, silence_dbfs=-60.0)
-    files = files or encoded_files(waves)
+        from model import log_mel
+        from pipeline.stages.decode import DecodeSettings
+        from pipeline.stages.prepare import decode_row
 
-    def decode_only(codec: str) -> float:
+        self.settings = DecodeSettings(max_duration_s=3600.0, max_segment_s=40.0, silence_dbfs=-60.0)
+        self.files = files or encoded_files(waves)
+        self.passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
+        self.decode_passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
+        self.info: dict[str, dict] = {}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for codec in CODECS:
+                decode_row({"id": "warm", "source": "warm"}, self.files[codec][0], None, self.settings, log_mel)
+                rows = self._full_pass(codec)[1]
+                failed = [r["error"] for r in rows if r["error"]]
+                if failed:  # e.g. a decoder without this codec: reported, not fatal for the benchmark
+                    self.info[codec] = {"cores_per_1000x": None,
+                                        "error": f"{len(failed)} of {len(rows)} failed: {failed[0]}"}
+                else:
+                    self.info[codec] = {"audio_seconds": sum(r["duration_s"] for r in rows),
+                                        "bytes": sum(len(f) for f in self.files[codec])}
+        finally:
+            torch.set_num_threads(threads)
+        self.timed = [c for c in CODECS if "error" not in self.info[c]]
+
+    def _full_pass(self, codec: str) -> tuple[float, list[dict]]:
+        from model import log_mel
+        from pipeline.stages.prepare import decode_row
+
+        start = time.thread_time()
+        rows = [decode_row({"id": str(i), "source": str(i)}, data, None, self.settings, log_mel)
+                for i, data in enumerate(self.files[codec])]
+        return time.thread_time() - start, rows
+
+    def _decode_only(self, codec: str) -> float:
         """CPU of what a decoder still does when the features are computed on the accelerator:
         decode, downmix, resample, the silence check and the segment plan."""
         from pipeline.stages.decode import decode, is_silent
         from pipeline.stages.segment import plan_segments
 
         start = time.thread_time()
-        for data in files[codec]:
-            wave = decode(data, max_duration_s=settings.max_duration_s)
-            is_silent(wave, settings.silence_dbfs)
-            plan_segments(wave, settings.max_segment_s)
+        for data in self.files[codec]:
+            wave = decode(data, max_duration_s=self.settings.max_duration_s)
+            is_silent(wave, self.settings.silence_dbfs)
+            plan_segments(wave, self.settings.max_segment_s)
         return time.thread_time() - start
 
-    def one_pass(codec: str) -> tuple[float, list[dict]]:
-        start = time.thread_time()
-        rows = [decode_row({"id": str(i), "source": str(i)}, data, None, settings, log_mel)
-                for i, data in enumerate(files[codec])]
-        return time.thread_time() - start, rows
+    def run(self, min_cpu_seconds: float = 3.0, min_passes: int = 5) -> None:
+        import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
-    decode_passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
-    results: dict[str, dict] = {}
-    try:
+        first = {c: len(self.passes[c]) for c in self.timed}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            while any(len(self.passes[c]) - first[c] < min_passes
+                      or sum(self.passes[c][first[c]:]) < min_cpu_seconds for c in self.timed):
+                for codec in self.timed:
+                    self.passes[codec].append(self._full_pass(codec)[0])
+                    self.decode_passes[codec].append(self._decode_only(codec))
+        finally:
+            torch.set_num_threads(threads)
+
+    def results(self) -> dict:
+        out = {}
         for codec in CODECS:
-            decode_row({"id": "warm", "source": "warm"}, files[codec][0], None, settings, log_mel)
-            cpu, rows = one_pass(codec)
-            failed = [r["error"] for r in rows if r["error"]]
-            if failed:  # e.g. a decoder without this codec: reported, not fatal for the benchmark
-                results[codec] = {"cores_per_1000x": None,
-                                  "error": f"{len(failed)} of {len(rows)} failed: {failed[0]}"}
-            else:
-                passes[codec].append(cpu)
-                results[codec] = {"audio_seconds": sum(r["duration_s"] for r in rows),
-                                  "bytes": sum(len(f) for f in files[codec])}
-        timed = [c for c in CODECS if passes[c]]
-        while any(len(passes[c]) < min_passes or sum(passes[c]) < min_cpu_seconds for c in timed):
-            for codec in timed:
-                passes[codec].append(one_pass(codec)[0])
-                decode_passes[codec].append(decode_only(codec))
-    finally:
-        torch.set_num_threads(threads)
-    for codec in timed:
-        cpu = float(np.median(passes[codec]))
-        # decode alone from the pass pairs (each decode-only pass ran right after a full pass): the
-        # median full pass × the median of the pairs' ratios. Two medians taken apart could land in
-        # the VM's two speeds and put decode alone above decode + features (Opus, once).
-        pairs = [d / f for f, d in zip(passes[codec][1:], decode_passes[codec]) if f > 0]
-        dec = cpu * float(np.median(pairs)) if pairs else None
-        results[codec].update(cores_per_1000x=1000.0 * cpu / results[codec]["audio_seconds"],
-                              cpu_seconds_runs=passes[codec], decode_cpu_seconds_runs=decode_passes[codec],
-                              decode_share_runs=pairs,
-                              cpu_seconds=cpu, passes=len(passes[codec]),
-                              decode_cores_per_1000x=None if dec is None
-                              else 1000.0 * dec / results[codec]["audio_seconds"])
-    return results
+            entry = dict(self.info[codec])
+            passes = self.passes[codec]
+            if codec in self.timed and passes:
+                cpu = float(np.median(passes))
+                # decode alone from the pass pairs (each decode-only pass ran right after its full
+                # pass): the median full pass × the median of the pairs' ratios. Two medians taken
+                # apart could land in the VM's two speeds and put decode alone above decode +
+                # features (Opus, once).
+                pairs = [d / f for f, d in zip(passes, self.decode_passes[codec]) if f > 0]
+                dec = cpu * float(np.median(pairs)) if pairs else None
+                entry.update(cores_per_1000x=1000.0 * cpu / entry["audio_seconds"],
+                             cpu_seconds_runs=list(passes), decode_cpu_seconds_runs=list(self.decode_passes[codec]),
+                             decode_share_runs=pairs, cpu_seconds=cpu, passes=len(passes),
+                             decode_cores_per_1000x=None if dec is None
+                             else 1000.0 * dec / entry["audio_seconds"])
+            out[codec] = entry
+        return out
+

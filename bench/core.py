@@ -23,6 +23,8 @@ MODEL_REPEATS = 5  # timings of each model-only way, the median reported
 # pass pairs of the batched vs per-utterance features CPU, at least: single pairs spread 0.93-1.36
 # in one run, and the median of 10-11 moved 10.8 % between two runs
 FEATURE_PAIRS = 21
+# passes of each codec in each half of the decode costs (bench/codecs.py DecodeCosts), at least
+CODEC_PASSES_PER_HALF = 3
 
 
 @dataclass(frozen=True)
@@ -110,55 +112,88 @@ def _median_pass(run, min_seconds: float) -> float:
     return float(np.median(passes))
 
 
-def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2.0) -> dict:
+def bench_features(waves: list[np.ndarray], threads: int, min_seconds: float = 2.0,
+                   pairs: "FeaturePairs | None" = None) -> dict:
     """Log-mel features of the corpus, passes repeated for at least ``min_seconds`` (and 3), the
-    median pass reported: one pass of a small corpus takes milliseconds."""
+    median pass reported: one pass of a small corpus takes milliseconds. With ``pairs``, its first
+    slot of CPU pass pairs runs here (:class:`FeaturePairs`; its figures are read at the end)."""
     from pipeline.stages.features_batch import log_mel_batch
-    from pipeline.stages.packing import rows_per_call
 
     audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
-    size = rows_per_call(8000)
-    packs = [waves[i:i + size] for i in range(0, len(waves), size)]
+    packs = feature_packs(waves)
     wall = _median_pass(lambda: [log_mel(w) for w in waves], min_seconds)
     # --features-on accelerator's one call per pack, run here on the CPU
     batch_wall = _median_pass(lambda: [log_mel_batch(p) for p in packs], min_seconds)
+    if pairs is not None:
+        pairs.run()
     return {"features_rtf_per_core": audio_s / wall / threads, "features_seconds": wall,
             "features_batched_rtf_per_core": audio_s / batch_wall / threads,
-            "features_batched_seconds": batch_wall,
-            **features_cpu_rates(waves, packs, min_seconds)}
+            "features_batched_seconds": batch_wall}
 
 
-def features_cpu_rates(waves: list[np.ndarray], packs: list[list[np.ndarray]], min_seconds: float) -> dict:
-    """Audio seconds per CPU second of per-utterance ``log_mel`` and of one batched call per pack, on
-    one torch thread, passes alternating (in ABBA order) until each has ``min_seconds`` of CPU and
-    ``FEATURE_PAIRS`` passes, medians:
-    what the choice of ``--features-on`` rests on (wall time on a shared machine with several torch
-    threads moved these by 10-30x)."""
-    from pipeline.stages.features_batch import log_mel_batch
+def feature_packs(waves: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """``waves`` in the rows of one inference call each at the default 8,000-frame budget."""
+    from pipeline.stages.packing import rows_per_call
 
-    audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    ways = {"per_utterance": lambda: [log_mel(w) for w in waves],
-            "batched": lambda: [log_mel_batch(p) for p in packs]}
-    runs: dict[str, list[float]] = {k: [] for k in ways}
-    try:
-        order = list(ways)
-        while any(len(r) < FEATURE_PAIRS or sum(r) < min_seconds for r in runs.values()):
-            for name in order:
-                start = time.thread_time()
-                ways[name]()
-                runs[name].append(time.thread_time() - start)
-            order.reverse()   # ABBA: neither way always runs right after the other's allocations
-    finally:
-        torch.set_num_threads(threads)
-    per, batched = (audio_s / float(np.median(runs[k])) for k in ("per_utterance", "batched"))
-    # the ratio from each pair of neighbouring passes, then their median: the VM's speed drifts
-    # over seconds, and a pair shares its moment where two medians taken apart do not
-    pairs = [b / p for p, b in zip(runs["per_utterance"], runs["batched"])]
-    return {"features_cpu_rtf_one_thread": per, "features_batched_cpu_rtf_one_thread": batched,
-            "features_batched_vs_per_utterance_cpu": float(np.median(pairs)),
-            "features_batched_vs_per_utterance_cpu_runs": pairs}
+    size = rows_per_call(8000)
+    return [waves[i:i + size] for i in range(0, len(waves), size)]
+
+
+class FeaturePairs:
+    """Audio seconds per CPU second of per-utterance ``log_mel`` and of one batched call per pack
+    (``--features-on accelerator``'s call, here on the CPU), on one torch thread: what the choice of
+    ``--features-on`` rests on (wall time on a shared machine with several torch threads moved
+    these by 10-30x).
+
+    Passes alternate in ABBA order (neither way always runs right after the other's allocations),
+    in ``slots`` calls of :meth:`run` that a benchmark spreads over its run, each until both ways
+    have ``min_seconds / slots`` of CPU and ``FEATURE_PAIRS / slots`` passes (rounded up): the pairs
+    of one stretch of a run agree with each other better than with another stretch's (in three pairs
+    of runs taken in one block, the median moved 11 % from run to run, the same way each time), so
+    the median of pairs from the start, the middle and the end of a run samples the machine as two
+    runs both see it."""
+
+    def __init__(self, waves: list[np.ndarray], min_seconds: float, slots: int = 3):
+        self.waves, self.packs = waves, feature_packs(waves)
+        self.audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
+        self.per_slot = (min_seconds / slots, -(-FEATURE_PAIRS // slots))
+        self.runs: dict[str, list[float]] = {"per_utterance": [], "batched": []}
+        self.order = list(self.runs)
+        self.slots_run = 0
+
+    def run(self) -> None:
+        from pipeline.stages.features_batch import log_mel_batch
+
+        ways = {"per_utterance": lambda: [log_mel(w) for w in self.waves],
+                "batched": lambda: [log_mel_batch(p) for p in self.packs]}
+        seconds, passes = self.per_slot
+        start_len = {k: len(r) for k, r in self.runs.items()}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            ways["batched"]()   # warm after whatever ran since the last slot
+            while any(len(r) - start_len[k] < passes or sum(r[start_len[k]:]) < seconds
+                      for k, r in self.runs.items()):
+                for name in self.order:
+                    start = time.thread_time()
+                    ways[name]()
+                    self.runs[name].append(time.thread_time() - start)
+                self.order.reverse()
+        finally:
+            torch.set_num_threads(threads)
+        self.slots_run += 1
+
+    def figures(self) -> dict:
+        """``features_cpu_rtf_one_thread`` (per utterance), ``features_batched_cpu_rtf_one_thread``,
+        their pass medians; ``features_batched_vs_per_utterance_cpu``: the median of the ratios of
+        neighbouring passes (batched ÷ per-utterance CPU; the VM's speed drifts over seconds, and a
+        pair shares its moment where two medians taken apart do not), and those ratios."""
+        per, batched = (self.audio_s / float(np.median(self.runs[k])) for k in ("per_utterance", "batched"))
+        pairs = [b / p for p, b in zip(self.runs["per_utterance"], self.runs["batched"])]
+        return {"features_cpu_rtf_one_thread": per, "features_batched_cpu_rtf_one_thread": batched,
+                "features_batched_vs_per_utterance_cpu": float(np.median(pairs)),
+                "features_batched_vs_per_utterance_cpu_runs": pairs,
+                "features_pair_slots": self.slots_run}
 
 
 def bench_real_10s(model) -> float:
@@ -182,7 +217,7 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
          f"on {model.device} {str(model.dtype).removeprefix('torch.')}, {threads} threads")
     from bench.machine import ReferenceWork
 
-    reference = ReferenceWork()
+    reference = ReferenceWork(echo=echo)
     reference.sample("start")
     feats = [log_mel(w, numerics=model.numerics) for w in waves]
     calibrate_drafts(model, feats[:8])
@@ -206,7 +241,8 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
             echo("word times: alignment vs inference ...")
             result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
-    result.update(bench_features(waves, threads, min_seconds=5 * cfg.measure_seconds))
+    pairs = FeaturePairs(waves, min_seconds=5 * cfg.measure_seconds)
+    result.update(bench_features(waves, threads, min_seconds=5 * cfg.measure_seconds, pairs=pairs))
     if cfg.compare_numerics and not cfg.null_model:
         from bench.numerics_cost import bench_numerics
 
@@ -216,12 +252,12 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     costs = None
     if cfg.codecs:
         reference.sample("before the codecs")
-        from bench.codecs import decode_costs, decode_vs_limit, encoded_files
+        from bench.codecs import DecodeCosts, decode_vs_limit, encoded_files
 
         files = encoded_files(waves)
-        echo("decode (+ features) cost per codec (FLAC, MP3, Opus, AAC) ...")
-        costs = result["decode_cores_per_1000x"] = decode_costs(waves, min_cpu_seconds=cfg.codec_seconds,
-                                                                files=files)
+        echo("decode (+ features) cost per codec (FLAC, MP3, Opus, AAC), first half ...")
+        costs = DecodeCosts(waves, files)
+        costs.run(min_cpu_seconds=cfg.codec_seconds / 2, min_passes=CODEC_PASSES_PER_HALF)
         echo("decode against the plain FFmpeg / libsndfile paths ...")
         limits = decode_vs_limit(files, min_cpu_seconds=cfg.codec_seconds)
         result["decode_vs_limit"] = {codec: v["ratio"] for codec, v in limits.items()}
@@ -229,11 +265,25 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
     from bench.standin_run import bench_standin, cores_budget
 
     reference.sample("before the stand-in")
-    result.update(bench_standin(model, waves, cfg, costs, echo=echo, reference=reference))
+    echo("features, CPU pass pairs, second slot ...")
+    pairs.run()
+
+    def after_pipeline() -> None:
+        """The second half of the measurements spread over the run, once the pipeline is done."""
+        if costs is not None:
+            echo("decode (+ features) cost per codec, second half ...")
+            costs.run(min_cpu_seconds=cfg.codec_seconds / 2, min_passes=CODEC_PASSES_PER_HALF)
+        echo("features, CPU pass pairs, last slot ...")
+        pairs.run()
+
+    result.update(bench_standin(model, waves, cfg, costs, echo=echo, reference=reference,
+                                after_pipeline=after_pipeline))
     reference.sample("after the stand-in")
+    result.update(pairs.figures())
     if costs:
+        result["decode_cores_per_1000x"] = costs.results()
         result["cores_per_accelerator_4000x"] = cores_budget(
-            costs, result["actor_host_seconds_per_audio_second"],
+            result["decode_cores_per_1000x"], result["actor_host_seconds_per_audio_second"],
             result["features_on_accelerator"]["actor_host_seconds_per_audio_second"])
     result["compared_ratios"] = compared_ratios(result)
     result["machine_reference"] = reference.figures()

@@ -20,6 +20,41 @@ import numpy as np
 from bench.corpus import SAMPLE_RATE
 
 CLIP_SECONDS = 10.0
+OTHERS_WINDOW_S = 0.5     # seconds the benchmark waits, at each sample, to see what else uses the machine
+OTHERS_LIMIT_CORES = 0.25  # other processes' CPU above which a sample says the run shares the machine
+
+
+def other_processes_cores(window_s: float = OTHERS_WINDOW_S) -> float:
+    """Cores the machine's other processes used over ``window_s`` seconds while this process
+    waits: the machine's busy CPU time (``psutil.cpu_times``, as :class:`bench.standin_run.MachineCpu`
+    counts it) less this process's and its descendants' (a local Ray's raylet, GCS and workers),
+    ÷ ``window_s``. What neither the reference work (one thread's CPU time) nor the VM's steal (the
+    host's other guests) sees: a test suite or a build on this machine's own cores."""
+    import psutil
+
+    from bench.standin_run import MachineCpu
+
+    me = psutil.Process()
+
+    def own() -> dict[int, float]:
+        cpu = {}
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            cpu[proc.pid] = t.user + t.system
+        return cpu
+
+    def machine() -> float:
+        t = psutil.cpu_times()
+        return sum(getattr(t, k, 0.0) for k in MachineCpu.BUSY)
+
+    own_before, machine_before = own(), machine()
+    time.sleep(window_s)
+    machine_after, own_after = machine(), own()
+    ours = sum(v - own_before.get(pid, 0.0) for pid, v in own_after.items())
+    return max(0.0, (machine_after - machine_before - ours) / window_s)
 
 
 def _python_loop(n: int = 100_000) -> int:
@@ -32,15 +67,20 @@ def _python_loop(n: int = 100_000) -> int:
 class ReferenceWork:
     """Times the reference work (module docstring) on this thread, one torch thread, by CPU time.
 
-    :meth:`sample` runs ``passes`` passes and keeps their median under a label (one pass takes
-    15-27 ms on one core of this project's VM); :meth:`figures` gives the median over all samples
-    (``cpu_seconds``, the figure compared), each sample and their spread, (max - min) ÷ median.
+    :meth:`sample` first waits ``OTHERS_WINDOW_S`` to see how many cores other processes use
+    (:func:`other_processes_cores`; over ``OTHERS_LIMIT_CORES`` it says so through ``echo``), then runs
+    ``passes`` passes and keeps their median under a label (one pass takes 15-27 ms on one core of
+    this project's VM); :meth:`figures` gives the median over all samples (``cpu_seconds``, the
+    figure compared), each sample and their spread, (max - min) ÷ median, and the other
+    processes' cores (median and most).
     """
 
-    def __init__(self, passes: int = 9) -> None:
+    def __init__(self, passes: int = 9, echo=None) -> None:
         import soundfile as sf
 
         self.passes = passes
+        self.echo = echo
+        self.others: list[float] = []
         rng = np.random.default_rng(1234)
         t = np.arange(int(CLIP_SECONDS * SAMPLE_RATE)) / SAMPLE_RATE
         wave = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
@@ -63,6 +103,11 @@ class ReferenceWork:
         """One sample (the median of ``passes`` passes, CPU seconds), kept under ``label``."""
         import torch
 
+        others = other_processes_cores()
+        self.others.append(others)
+        if others > OTHERS_LIMIT_CORES and self.echo is not None:
+            self.echo(f"  machine: other processes are using {others:.2f} cores of this machine ({label}): "
+                      f"the figures are measured beside them")
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
@@ -78,8 +123,11 @@ class ReferenceWork:
 
         values = [v for _, v in self.samples]
         return {"cpu_seconds": float(np.median(values)) if values else None,
-                "samples": [{"at": label, "cpu_seconds": v} for label, v in self.samples],
-                "spread": spread(values)}
+                "samples": [{"at": label, "cpu_seconds": v, "other_processes_cores": o}
+                            for (label, v), o in zip(self.samples, self.others)],
+                "spread": spread(values),
+                "other_processes_cores": float(np.median(self.others)) if self.others else None,
+                "other_processes_cores_max": max(self.others) if self.others else None}
 
 
 def compare_reference(a: dict, b: dict, tolerance: float = 0.10) -> list[str]:
@@ -100,6 +148,12 @@ def compare_reference(a: dict, b: dict, tolerance: float = 0.10) -> list[str]:
     if sa is not None and sb is not None:
         again = [len(r.get("standin_runs_discarded") or []) for r in (a, b)]
         lines.append(f"machine: the VM's host stole {sa:.1%} and {sb:.1%} of its time in the pipeline runs "
-                     f"(median; runs over 10 % run again: {again[0]} and {again[1]}); the pipeline's "
+                     f"(median; runs over 10 %, 5 % at R = inf, run again: {again[0]} and {again[1]}); the pipeline's "
                      f"wall-clock figures move with it")
+    oa, ob = ra.get("other_processes_cores_max"), rb.get("other_processes_cores_max")
+    if oa is not None and ob is not None:
+        shared = max(oa, ob) > OTHERS_LIMIT_CORES
+        lines.append(f"machine: other processes used at most {oa:.2f} and {ob:.2f} cores while each run paused"
+                     + (": a run shared this machine's cores, its figures measured beside that work" if shared
+                        else ": neither run shared this machine's cores"))
     return lines

@@ -80,11 +80,12 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
         assert c["cores_per_1000x"] == pytest.approx(1000 * np.median(c["cpu_seconds_runs"]) / c["audio_seconds"])
         # decode alone: the full figure times the median share of each decode-only pass in the
         # full pass run just before it
-        shares = [d / f for f, d in zip(c["cpu_seconds_runs"][1:], c["decode_cpu_seconds_runs"])]
-        assert c["decode_share_runs"] == pytest.approx(shares) and len(shares) == c["passes"] - 1
+        shares = [d / f for f, d in zip(c["cpu_seconds_runs"], c["decode_cpu_seconds_runs"])]
+        assert c["decode_share_runs"] == pytest.approx(shares) and len(shares) == c["passes"]
         assert c["decode_cores_per_1000x"] == pytest.approx(c["cores_per_1000x"] * np.median(shares))
         assert c["cores_per_1000x"] > 0 and c["decode_cores_per_1000x"] > 0
-        assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 5
+        # two halves of at least 3 passes, before and after the stand-in pipeline
+        assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 6
     # the stand-in accelerator's figures (design.md, Benchmark JSON)
     assert result["ceiling_rtfx_per_actor"] > result["ceiling_rtfx_per_actor_with_decode"] > 0
     assert sorted(result["busy_at_rtfx"]) == ["4000"] and 0 < result["busy_at_rtfx"]["4000"] < 1
@@ -123,12 +124,16 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert result["pipeline_cores_per_1000x"] == pytest.approx(1000 * inf_run["machine_cpu_seconds_per_audio_second"])
     assert compared["pipeline_cores_per_1000x"]["value"] == result["pipeline_cores_per_1000x"] > 0
     assert 0 <= result["steal_share_in_pipeline_runs"] < 1
-    # runs the VM's host stole more than 10 % of are left out and listed, each with its own figures
-    assert all(d["steal_share"] > 0.10 and "steady_rtfx" in d for d in result["standin_runs_discarded"])
-    assert all(r["steal_share"] is None or r["steal_share"] <= 0.10 or len(result["standin_runs_discarded"]) == 1
+    # runs the VM's host stole more than 10 % of (5 % at R = inf) are left out and listed, each with
+    # its own figures
+    limit = {"inf": 0.05, "4000": 0.10}
+    assert all(d["steal_share"] > limit[d["simulated_rtfx"]] and "steady_rtfx" in d
+               for d in result["standin_runs_discarded"])
+    assert all(r["steal_share"] is None or r["steal_share"] <= limit[k] or len(result["standin_runs_discarded"]) == 1
                for k in result["standin_runs"] for r in result["standin_runs"][k])
     assert compared["decode_vs_limit.opus"]["value"] == result["decode_vs_limit"]["opus"]
     pairs = result["features_batched_vs_per_utterance_cpu_runs"]   # batched ÷ per-utterance CPU, pass pairs
+    assert result["features_pair_slots"] == 3 and len(pairs) >= 21     # start, before and after the stand-in
     assert result["features_batched_vs_per_utterance_cpu"] == pytest.approx(float(np.median(pairs)))
     assert compared["features_batched_vs_per_utterance_cpu"]["repeat_spread"] == \
         pytest.approx((max(pairs) - min(pairs)) / np.median(pairs))
