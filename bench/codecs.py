@@ -136,11 +136,13 @@ class DecodeCosts:
 
     Passes over all the files of each codec take turns (flac, mp3, opus, flac, ...), each full pass
     followed by a decode-only pass, in calls of :meth:`run` that a benchmark spreads over its run
-    (before and after the stand-in pipeline), each until every codec has had ``min_passes`` and
-    ``min_cpu_seconds`` of CPU in that call; the median pass is reported. One pass over a small
-    corpus takes tens of ms and this VM's speed drifts over tens of seconds to minutes, so a single
-    pass, or a few seconds of passes, moved by 10-35 % between runs, and one block of passes moved
-    the MP3 decode share by 9 % (0.77 / 0.71) between two runs.
+    (before, between and after the stand-in pipeline's rounds). The first call runs each codec
+    until it has had ``min_passes`` and ``min_cpu_seconds`` of CPU; every later call runs each codec
+    that same number of passes, so that every stretch of the run weighs the same in the median
+    pass reported (a CPU-seconds goal per call would give a fast stretch of the machine more
+    passes than a slow one). One pass over a small corpus takes tens of ms, and this VM's speed
+    swings by up to half over minutes (the machine reference 14.5 ms at one run's start, 23.7 ms
+    at its end), so a single pass, or one block of passes, moved by 10-35 % between runs.
 
     Each codec's entry: ``cores_per_1000x``, the CPU cores needed to decode and featurise 1,000 s
     of audio per wall second (= 1000 × CPU seconds ÷ audio seconds), the CPU and audio seconds it
@@ -202,26 +204,38 @@ class DecodeCosts:
         return time.thread_time() - start
 
     def run(self, min_cpu_seconds: float = 3.0, min_passes: int = 5) -> None:
+        """One slot of passes (class docstring); the goals count in the first call only."""
         import torch
 
-        first = {c: len(self.passes[c]) for c in self.timed}
+        def one(codec: str) -> None:
+            self.passes[codec].append(self._full_pass(codec)[0])
+            self.decode_passes[codec].append(self._decode_only(codec))
+
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            while any(len(self.passes[c]) - first[c] < min_passes
-                      or sum(self.passes[c][first[c]:]) < min_cpu_seconds for c in self.timed):
-                for codec in self.timed:
-                    self.passes[codec].append(self._full_pass(codec)[0])
-                    self.decode_passes[codec].append(self._decode_only(codec))
+            if not hasattr(self, "per_slot"):
+                while any(len(self.passes[c]) < min_passes or sum(self.passes[c]) < min_cpu_seconds
+                          for c in self.timed):
+                    for codec in self.timed:
+                        if len(self.passes[codec]) < min_passes or sum(self.passes[codec]) < min_cpu_seconds:
+                            one(codec)
+                self.per_slot = {c: len(self.passes[c]) for c in self.timed}
+            else:
+                for i in range(max(self.per_slot.values(), default=0)):
+                    for codec in self.timed:
+                        if i < self.per_slot[codec]:
+                            one(codec)
         finally:
             torch.set_num_threads(threads)
+        self.slots_run = getattr(self, "slots_run", 0) + 1
 
     def results(self) -> dict:
         out = {}
         for codec in CODECS:
             entry = dict(self.info[codec])
             passes = self.passes[codec]
-            if codec in self.timed and passes:
+            if codec in self.timed and passes and hasattr(self, "per_slot"):
                 cpu = float(np.median(passes))
                 # decode alone from the pass pairs (each decode-only pass ran right after its full
                 # pass): the median full pass × the median of the pairs' ratios. Two medians taken
@@ -232,6 +246,7 @@ class DecodeCosts:
                 entry.update(cores_per_1000x=1000.0 * cpu / entry["audio_seconds"],
                              cpu_seconds_runs=list(passes), decode_cpu_seconds_runs=list(self.decode_passes[codec]),
                              decode_share_runs=pairs, cpu_seconds=cpu, passes=len(passes),
+                             slots=self.slots_run, passes_per_slot=self.per_slot[codec],
                              decode_cores_per_1000x=None if dec is None
                              else 1000.0 * dec / entry["audio_seconds"])
             out[codec] = entry

@@ -23,8 +23,8 @@ MODEL_REPEATS = 5  # timings of each model-only way, the median reported
 # pass pairs of the batched vs per-utterance features CPU, at least: single pairs spread 0.93-1.36
 # in one run, and the median of 10-11 moved 10.8 % between two runs
 FEATURE_PAIRS = 21
-# passes of each codec in each half of the decode costs (bench/codecs.py DecodeCosts), at least
-CODEC_PASSES_PER_HALF = 3
+# passes of each codec in each slot of the decode costs (bench/codecs.py DecodeCosts), at least
+CODEC_PASSES_PER_SLOT = 2
 
 
 @dataclass(frozen=True)
@@ -146,17 +146,18 @@ class FeaturePairs:
     these by 10-30x).
 
     Passes alternate in ABBA order (neither way always runs right after the other's allocations),
-    in ``slots`` calls of :meth:`run` that a benchmark spreads over its run, each until both ways
-    have ``min_seconds / slots`` of CPU and ``FEATURE_PAIRS / slots`` passes (rounded up): the pairs
-    of one stretch of a run agree with each other better than with another stretch's (in three pairs
-    of runs taken in one block, the median moved 11 % from run to run, the same way each time), so
-    the median of pairs from the start, the middle and the end of a run samples the machine as two
-    runs both see it."""
+    in ``slots`` calls of :meth:`run` that a benchmark spreads over its run: the first until both
+    ways have ``min_seconds / slots`` of CPU and ``FEATURE_PAIRS / slots`` passes (rounded up), every
+    later one the same number of pairs, so each stretch of the run weighs the same. The pairs of
+    one stretch agree with each other better than with another stretch's (in three pairs of runs
+    with every pair taken in one block, the median moved 11 % from run to run), so pairs from the
+    start, the middle and the end of a run sample the machine as two runs both see it."""
 
     def __init__(self, waves: list[np.ndarray], min_seconds: float, slots: int = 3):
         self.waves, self.packs = waves, feature_packs(waves)
         self.audio_s = sum(len(w) for w in waves) / SAMPLE_RATE
-        self.per_slot = (min_seconds / slots, -(-FEATURE_PAIRS // slots))
+        self.first_goal = (min_seconds / slots, -(-FEATURE_PAIRS // slots))
+        self.pairs_per_slot: int | None = None
         self.runs: dict[str, list[float]] = {"per_utterance": [], "batched": []}
         self.order = list(self.runs)
         self.slots_run = 0
@@ -166,19 +167,25 @@ class FeaturePairs:
 
         ways = {"per_utterance": lambda: [log_mel(w) for w in self.waves],
                 "batched": lambda: [log_mel_batch(p) for p in self.packs]}
-        seconds, passes = self.per_slot
-        start_len = {k: len(r) for k, r in self.runs.items()}
+        def pair() -> None:
+            for name in self.order:
+                start = time.thread_time()
+                ways[name]()
+                self.runs[name].append(time.thread_time() - start)
+            self.order.reverse()
+
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             ways["batched"]()   # warm after whatever ran since the last slot
-            while any(len(r) - start_len[k] < passes or sum(r[start_len[k]:]) < seconds
-                      for k, r in self.runs.items()):
-                for name in self.order:
-                    start = time.thread_time()
-                    ways[name]()
-                    self.runs[name].append(time.thread_time() - start)
-                self.order.reverse()
+            if self.pairs_per_slot is None:
+                seconds, passes = self.first_goal
+                while any(len(r) < passes or sum(r) < seconds for r in self.runs.values()):
+                    pair()
+                self.pairs_per_slot = len(self.runs["batched"])
+            else:
+                for _ in range(self.pairs_per_slot):
+                    pair()
         finally:
             torch.set_num_threads(threads)
         self.slots_run += 1
@@ -241,7 +248,10 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
             echo("word times: alignment vs inference ...")
             result.update(bench_alignment(model, feats, cfg.max_frames_per_pack))
     echo("features ...")
-    pairs = FeaturePairs(waves, min_seconds=5 * cfg.measure_seconds)
+    from bench.standin_run import bench_standin, cores_budget, stand_in_slots
+
+    slots = stand_in_slots(cfg)
+    pairs = FeaturePairs(waves, min_seconds=5 * cfg.measure_seconds, slots=1 + slots)
     result.update(bench_features(waves, threads, min_seconds=5 * cfg.measure_seconds, pairs=pairs))
     if cfg.compare_numerics and not cfg.null_model:
         from bench.numerics_cost import bench_numerics
@@ -255,32 +265,28 @@ def run_benchmark(cfg: BenchmarkConfig, *, echo=print) -> dict:
         from bench.codecs import DecodeCosts, decode_vs_limit, encoded_files
 
         files = encoded_files(waves)
-        echo("decode (+ features) cost per codec (FLAC, MP3, Opus, AAC), first half ...")
+        echo("decode (+ features) cost per codec (FLAC, MP3, Opus, AAC): the passes are spread over "
+             f"the stand-in's {slots} slots ...")
         costs = DecodeCosts(waves, files)
-        costs.run(min_cpu_seconds=cfg.codec_seconds / 2, min_passes=CODEC_PASSES_PER_HALF)
         echo("decode against the plain FFmpeg / libsndfile paths ...")
         limits = decode_vs_limit(files, min_cpu_seconds=cfg.codec_seconds)
         result["decode_vs_limit"] = {codec: v["ratio"] for codec, v in limits.items()}
         result["decode_vs_limit_detail"] = limits
-    from bench.standin_run import bench_standin, cores_budget
 
     reference.sample("before the stand-in")
-    echo("features, CPU pass pairs, second slot ...")
-    pairs.run()
 
-    def after_pipeline() -> None:
-        """The second half of the measurements spread over the run, once the pipeline is done."""
+    def spread_work(label: str) -> None:
+        """The measurements spread over the run (the decode passes, the features pass pairs)."""
+        echo(f"decode costs and features pass pairs, {label} ...")
         if costs is not None:
-            echo("decode (+ features) cost per codec, second half ...")
-            costs.run(min_cpu_seconds=cfg.codec_seconds / 2, min_passes=CODEC_PASSES_PER_HALF)
-        echo("features, CPU pass pairs, last slot ...")
+            costs.run(min_cpu_seconds=cfg.codec_seconds / slots, min_passes=CODEC_PASSES_PER_SLOT)
         pairs.run()
 
     result.update(bench_standin(model, waves, cfg, costs, echo=echo, reference=reference,
-                                after_pipeline=after_pipeline))
+                                spread_work=spread_work))
     reference.sample("after the stand-in")
     result.update(pairs.figures())
-    if costs:
+    if costs is not None:
         result["decode_cores_per_1000x"] = costs.results()
         result["cores_per_accelerator_4000x"] = cores_budget(
             result["decode_cores_per_1000x"], result["actor_host_seconds_per_audio_second"],
@@ -415,7 +421,8 @@ def format_table(result: dict) -> str:
         if key in result:
             lines.append(f"{label:<42} {_fmt(key, fmt, result[key])}")
     if "standin_runs_discarded" in result:
-        lines.append(f"{'  runs run again, host stole > 10 %':<42} {len(result['standin_runs_discarded'])}")
+        lines.append(f"{'  runs run again, host stole > 10 % (5 % at R = inf)':<42} "
+                     f"{len(result['standin_runs_discarded'])}")
     profiles = result.get("numerics_profiles")
     if profiles:
         for name in ("hub", "transformers"):
@@ -453,6 +460,9 @@ def format_table(result: dict) -> str:
     if ref.get("cpu_seconds"):
         lines.append(f"{'machine: reference work, CPU ms (median)':<42} {ref['cpu_seconds'] * 1e3:.1f} "
                      f"({len(ref['samples'])} samples, spread {_fmt('', '{:.0%}', ref['spread'])})")
+    if ref.get("other_processes_cores_max") is not None:
+        lines.append(f"{'machine: other processes, cores (most)':<42} {ref['other_processes_cores_max']:.2f} "
+                     f"(median {ref['other_processes_cores']:.2f}; the benchmark's own processes left out)")
     compared = result.get("compared_ratios", {})
     if compared:
         lines.append("")

@@ -368,10 +368,10 @@ def _standin_run(tmp: Path, out: Path, checkpoint: Path, cfg, audio: float, name
 
 
 def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, reference=None,
-                   runs_discarded: list | None = None) -> dict[str, dict]:
+                   runs_discarded: list | None = None, between_rounds=None) -> dict[str, dict]:
     """Each R (``inf`` first) ``cfg.standin_repeats`` times, the R's taking turns; every run's
     figures (:func:`_standin_run`); ``reference`` (:class:`bench.machine.ReferenceWork`) is sampled
-    after each round of R's. A run in whose steady window the VM's host stole more than
+    after each round of R's, then ``between_rounds(label)`` is called. A run in whose steady window the VM's host stole more than
     ``STEAL_LIMIT`` of the machine's time (``STEAL_LIMIT_AT_INF`` at ``R = inf``) is run again, at
     most ``cfg.steal_reruns`` times in all: its
     wall-clock figures measured the neighbours, not the pipeline (30-40 % stolen came out at half
@@ -403,7 +403,16 @@ def _pipeline_runs(tmp: Path, checkpoint: Path, cfg, audio: float, echo, referen
             runs[name].append(run)
         if reference is not None:
             reference.sample(f"after pipeline round {repeat + 1}")
+        if between_rounds is not None:
+            between_rounds(f"after pipeline round {repeat + 1}")
     return runs
+
+
+def stand_in_slots(cfg) -> int:
+    """How many times :func:`bench_standin` calls its ``spread_work``: before the pipeline runs,
+    after each of their ``cfg.standin_repeats`` rounds and at the end with ``cfg.pipeline``; once
+    without."""
+    return cfg.standin_repeats + 2 if cfg.pipeline else 1
 
 
 def _median(runs: list[dict], key: str) -> float | None:
@@ -412,14 +421,15 @@ def _median(runs: list[dict], key: str) -> float | None:
 
 
 def bench_standin(model, waves: list[np.ndarray], cfg, costs=None, *, echo=print,
-                  reference=None, after_pipeline=None) -> dict:
+                  reference=None, spread_work=None) -> dict:
     """Every stand-in figure of the benchmark (module docstring), keys as design.md's Benchmark
     JSON names them; pipeline runs (Ray) only with ``cfg.pipeline``, on the ``scale_factor``x corpus
     with the actor on one core (it feeds an accelerator) and the decoders on the rest; the actor-alone
     ceiling's windows are then split between before Ray starts and after it stops
-    (:func:`window_slots`), so that they sample the machine at both ends of the run;
-    ``after_pipeline()`` is called after those last windows (the benchmark's other measurements
-    spread over its run). ``costs`` (:class:`bench.codecs.DecodeCosts`) gives the FLAC decode rate
+    (:func:`window_slots`), so that they sample the machine at both ends of the run.
+    ``spread_work(label)`` runs the benchmark's other measurements that are spread over its run
+    (:func:`stand_in_slots` of them: before the pipeline runs, after each round of them, and after
+    the last windows). ``costs`` (:class:`bench.codecs.DecodeCosts`) gives the FLAC decode rate
     of the decode capacity, read at the end."""
     import tempfile
 
@@ -430,6 +440,10 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs=None, *, echo=print
     out: dict = {}
     spreads: dict[str, float | None] = {}
     numerics = model.numerics
+
+    def work(label: str) -> None:
+        if spread_work is not None:
+            spread_work(label)
     runs, discarded = None, []
     with tempfile.TemporaryDirectory(prefix="nle-standin-") as tmp:
         tmp = Path(tmp)
@@ -460,20 +474,21 @@ def bench_standin(model, waves: list[np.ndarray], cfg, costs=None, *, echo=print
             # half the windows before Ray starts, half once it has stopped: with Ray up (its workers'
             # start-up, idle workers polling) the windows came out up to a third lower on 2 cores
             ceiling_windows.run(slots[0])
+            work("before the pipeline runs")
             started_ray = not ray.is_initialized()
             if started_ray:
                 start_local_ray(max(cores, 2))
             try:
                 with quiet_ray_data():
-                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference, discarded)
+                    runs = _pipeline_runs(tmp, checkpoint, cfg, audio, echo, reference, discarded,
+                                          between_rounds=work)
             finally:
                 if started_ray:
                     ray.shutdown()
             ceiling_windows.run(slots[1])
         else:
             ceiling_windows.run(slots[0])
-        if after_pipeline is not None:
-            after_pipeline()
+        work("after the stand-in's last windows")
     ceilings = ceiling_windows.figures()
     out.update(ceilings["cpu"])
     spreads["ceiling_rtfx_per_actor"] = spread(out["ceiling_rtfx_per_actor_runs"])

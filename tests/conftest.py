@@ -33,12 +33,15 @@ def expected() -> dict:
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray instance for the whole test session (the pipeline, reliability and jobs tests
-    request it for every test: tests/*/conftest.py)."""
+    request it for every test: tests/*/conftest.py), with the idle-worker pool a job's own local
+    instance has (``worker_pool_config``)."""
     import ray
+
+    from pipeline.cluster import worker_pool_config
 
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=300 * 1024**2,
-                 log_to_driver=False,
+                 log_to_driver=False, _system_config=worker_pool_config(4),
                  # Workers import the hook from this checkout (``tests`` is not an installed package).
                  runtime_env={"worker_process_setup_hook": "tests.conftest.log_ray_io_retries",
                               "env_vars": {"PYTHONPATH": os.pathsep.join(

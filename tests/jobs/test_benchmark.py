@@ -84,8 +84,9 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
         assert c["decode_share_runs"] == pytest.approx(shares) and len(shares) == c["passes"]
         assert c["decode_cores_per_1000x"] == pytest.approx(c["cores_per_1000x"] * np.median(shares))
         assert c["cores_per_1000x"] > 0 and c["decode_cores_per_1000x"] > 0
-        # two halves of at least 3 passes, before and after the stand-in pipeline
-        assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] >= 6
+        # the same passes in each of the stand-in's 3 slots (before, after its one round, at the end)
+        assert costs[codec]["slots"] == 3 and costs[codec]["passes_per_slot"] >= 2
+        assert costs[codec]["audio_seconds"] > 0 and costs[codec]["passes"] == 3 * costs[codec]["passes_per_slot"]
     # the stand-in accelerator's figures (design.md, Benchmark JSON)
     assert result["ceiling_rtfx_per_actor"] > result["ceiling_rtfx_per_actor_with_decode"] > 0
     assert sorted(result["busy_at_rtfx"]) == ["4000"] and 0 < result["busy_at_rtfx"]["4000"] < 1
@@ -133,7 +134,8 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
                for k in result["standin_runs"] for r in result["standin_runs"][k])
     assert compared["decode_vs_limit.opus"]["value"] == result["decode_vs_limit"]["opus"]
     pairs = result["features_batched_vs_per_utterance_cpu_runs"]   # batched ÷ per-utterance CPU, pass pairs
-    assert result["features_pair_slots"] == 3 and len(pairs) >= 21     # start, before and after the stand-in
+    # pairs at the start and in the stand-in's 3 slots, as many in each
+    assert result["features_pair_slots"] == 4 and len(pairs) >= 21 and len(pairs) % 4 == 0
     assert result["features_batched_vs_per_utterance_cpu"] == pytest.approx(float(np.median(pairs)))
     assert compared["features_batched_vs_per_utterance_cpu"]["repeat_spread"] == \
         pytest.approx((max(pairs) - min(pairs)) / np.median(pairs))
@@ -146,6 +148,8 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert [s["at"] for s in ref["samples"]] == ["start", "before the codecs", "before the stand-in",
                                                  "after pipeline round 1", "after the stand-in"]
     assert ref["cpu_seconds"] == pytest.approx(float(np.median([s["cpu_seconds"] for s in ref["samples"]])))
+    others = [s["other_processes_cores"] for s in ref["samples"]]
+    assert ref["other_processes_cores_max"] == max(others) and all(o >= 0 for o in others)
     # --compare: a run agrees with itself; a figure 20 % off is named and fails
     assert main(["--compare", str(out), str(out)]) == 0
     other = json.loads(out.read_text())
@@ -174,6 +178,7 @@ def test_benchmark_tiny_end_to_end(tmp_path, capfd):
     assert "decode_vs_limit.mp3" in table and "18.2%  > 10%" in table   # 1.2x apart: 18.2 % of their mean
     assert "every compared figure agrees within 10 %" in table
     assert "machine: reference work, CPU ms (median)" in table
+    assert "machine: other processes, cores (most)" in table
     assert "(0.0% apart; " in table and "the machine held its speed between the runs" in table   # --compare, self
 
 
