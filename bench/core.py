@@ -42,7 +42,7 @@ class BenchmarkConfig:
     warmup: int = 1
     repeats: int = 2  # runs of the scaled corpus, for the spread of its figures
     codecs: bool = True
-    codec_seconds: float = 3.0  # CPU seconds of decoding per codec, at least (bench/codecs.py)
+    codec_seconds: float = 3.0  # CPU seconds of decoding per codec, the first slot's share sets the passes (bench/codecs.py)
     find_max_pack: bool = False  # CUDA only: search the largest --max-frames-per-pack that fits
     scale_rows: int = 0  # 0: no scale run (bench/scale.py)
     scale_corpus_mb: float = 300.0
@@ -53,7 +53,7 @@ class BenchmarkConfig:
     null_model: bool = False  # only the stand-in parts: the model's own timings and runs are skipped
     measure_seconds: float = 0.4  # CPU s per window of the actor ceiling; feature timings last 5x this
     standin_repeats: int = 5  # runs of the stand-in pipeline at each R, medians reported
-    steal_reruns: int = 6  # stand-in pipeline runs run again at most for the VM's host stealing > 10 %
+    steal_reruns: int = 6  # stand-in pipeline runs run again at most for the VM's host stealing > 10 % (5 % at R = inf)
     model_repeats: int = MODEL_REPEATS  # timings of each model-only way, the median reported
 
 
@@ -357,8 +357,8 @@ def compared_ratios(result: dict) -> dict:
 
 def compare_runs(a: dict, b: dict, tolerance: float = 0.10) -> tuple[list[str], bool]:
     """Lines comparing two benchmark JSONs on their ``compared_ratios``: each figure's values and
-    relative difference (|a - b| ÷ the mean), and whether every shared figure agrees within
-    ``tolerance``."""
+    relative difference (|a - b| ÷ the mean), and whether both runs have the same figures and every
+    one agrees within ``tolerance``."""
     ra, rb = a.get("compared_ratios", {}), b.get("compared_ratios", {})
     lines, ok = [f"{'figure':<56} {'run 1':>12} {'run 2':>12} {'diff':>7}"], True
     for name in sorted(set(ra) & set(rb)):
@@ -368,7 +368,8 @@ def compare_runs(a: dict, b: dict, tolerance: float = 0.10) -> tuple[list[str], 
         ok &= diff <= tolerance
         lines.append(f"{name:<56} {x:>12.4g} {y:>12.4g} {diff:>6.1%}{'' if diff <= tolerance else '  > ' + format(tolerance, '.0%')}")
     for name in sorted(set(ra) ^ set(rb)):
-        lines.append(f"{name:<56} only in run {1 if name in ra else 2}")
+        lines.append(f"{name:<56} only in run {1 if name in ra else 2}: not compared")
+        ok = False      # two runs agree on every figure only when both have every figure
     return lines, ok
 
 

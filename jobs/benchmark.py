@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pipeline", action="store_true", help="skip the Ray pipeline parts (busy fraction, scaling)")
     p.add_argument("--no-codecs", action="store_true", help="skip the decode cost per codec (FLAC, MP3, Opus, AAC)")
     p.add_argument("--codec-seconds", type=finite_number(0, inclusive=True), default=3.0,
-                   help="CPU seconds of decoding per codec for the decode cost, at least (default: 3)")
+                   help="CPU seconds of decoding per codec for the decode cost, spread over the stand-in's "
+                        "slots: the first slot runs its share (and 2 passes), the later ones as many passes "
+                        "(default: 3)")
     p.add_argument("--scale-rows", type=whole_number(0), default=0,
                    help="rows of the generated manifest of the scale run, e.g. 1000000 (default: 0, no scale run)")
     p.add_argument("--scale-corpus-mb", type=finite_number(0), default=300.0,
@@ -53,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="runs of the stand-in pipeline at each R, medians reported (default: %(default)s)")
     p.add_argument("--steal-reruns", type=whole_number(0), default=6,
                    help="stand-in pipeline runs run again, at most, because the VM's host stole more than "
-                        "10%% of the machine's time in their steady window (0: never; default: %(default)s)")
+                        "10%% of the machine's time in their steady window, 5%% at R = inf (0: never; "
+                        "default: %(default)s)")
     p.add_argument("--measure-seconds", type=finite_number(0), default=0.4,
                    help="CPU seconds of each of the 15 windows of the stand-in ceiling (CEILING_WINDOWS); the feature timings "
                         "last 5x this (default: 0.4)")
@@ -76,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     from model import resolve_device, resolve_dtype
     from bench.core import BenchmarkConfig, format_table, run_benchmark
 
-    if args.json is not None and (problem := unwritable(args.json)):
-        print(f"error: cannot write --json {args.json}: {problem}", file=sys.stderr)
-        return 2
     try:
         device = resolve_device(args.device)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json is not None and (problem := unwritable(args.json)):     # last: it may make folders
+        print(f"error: cannot write --json {args.json}: {problem}", file=sys.stderr)
         return 2
     dtype = str(resolve_dtype(args.dtype, device)).removeprefix("torch.")
     cfg = BenchmarkConfig(size=args.size, count=args.count, seed=args.seed, device=str(device), dtype=dtype,
@@ -124,11 +127,15 @@ def unwritable(path: Path) -> str | None:
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     existed = path.exists()
+    made = [p for p in reversed(path.absolute().parents) if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a"):
             pass
     except OSError as e:
+        for folder in reversed(made):       # leave nothing behind for a refused run
+            if folder.exists():
+                folder.rmdir()
         return e.strerror or str(e)
     if not existed:
         path.unlink()
@@ -169,6 +176,8 @@ def benchmark_json_problem(run) -> str | None:
     ratios = run.get("compared_ratios")
     if not isinstance(ratios, dict) or not ratios:
         return "no compared_ratios"
+    if not isinstance(run.get("machine_reference", {}), dict):
+        return "machine_reference is not an object"
     for name, entry in ratios.items():
         value = entry.get("value") if isinstance(entry, dict) else None
         if isinstance(value, bool) or not isinstance(value, (int, float)):

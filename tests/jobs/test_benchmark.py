@@ -212,11 +212,18 @@ def test_benchmark_refuses_an_unwritable_json_before_running(tmp_path, capsys):
     assert main(["--json", str(tmp_path / "folder")]) == 2
     assert main(["--json", str(blocker / "under-a-file.json")]) == 2
     assert main(["--json", "/proc/nle-benchmark.json"]) == 2       # tried, not guessed: root passes access()
+    assert main(["--json", "/proc/new/sub/nle-benchmark.json"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == f"error: cannot write --json {tmp_path / 'folder'}: it is a folder"
     assert err[1] == f"error: cannot write --json {blocker / 'under-a-file.json'}: {blocker} is a file, not a folder"
     assert err[2] == "error: cannot write --json /proc/nle-benchmark.json: No such file or directory"
-    assert len(err) == 3
+    assert err[3].startswith("error: cannot write --json /proc/new/sub/nle-benchmark.json: ")
+    # the folders are made, then the file cannot be: the folders go again
+    too_long = tmp_path / "new" / "sub" / ("x" * 300 + ".json")
+    assert main(["--json", str(too_long)]) == 2
+    err += capsys.readouterr().err.splitlines()
+    assert err[4].endswith(": File name too long") and not (tmp_path / "new").exists()
+    assert len(err) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]    # the try left nothing behind
     assert unwritable(tmp_path / "new" / "run.json") is None and not (tmp_path / "new" / "run.json").exists()
 
@@ -226,13 +233,14 @@ def test_compare_refuses_what_is_not_two_benchmark_runs(tmp_path, capsys):
     run = {"compared_ratios": {"decode_vs_limit.mp3": {"value": 0.7, "repeat_spread": None}}}
     other = {"compared_ratios": {"ceiling_rtfx_per_actor": {"value": 5e4, "repeat_spread": None}}}
     files = {"run": run, "other": other, "empty": {}, "list": [1, 2], "pool": {"summary": {}, "runs": {}},
-             "bad": {"compared_ratios": {"x": {"value": "fast"}}}}
+             "bad": {"compared_ratios": {"x": {"value": "fast"}}},
+             "ref": {**run, "machine_reference": "x"}}
     for name, content in files.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(content))
     path = {name: str(tmp_path / f"{name}.json") for name in files}
     assert main(["--compare", path["run"], path["run"]]) == 0
     assert main(["--compare", "/nonexistent/a.json", path["run"]]) == 2
-    for name in ("empty", "list", "pool", "bad"):
+    for name in ("empty", "list", "pool", "bad", "ref"):
         assert main(["--compare", path["run"], path[name]]) == 2
     assert main(["--compare", path["run"], path["other"]]) == 2
     err = capsys.readouterr().err.splitlines()
@@ -242,6 +250,7 @@ def test_compare_refuses_what_is_not_two_benchmark_runs(tmp_path, capsys):
         f"error: {path['list']} is not a jobs.benchmark --json file: a JSON list, not an object",
         f"error: {path['pool']} is not a jobs.benchmark --json file: no compared_ratios",
         f"error: {path['bad']} is not a jobs.benchmark --json file: compared_ratios['x'] has no numeric value",
+        f"error: {path['ref']} is not a jobs.benchmark --json file: machine_reference is not an object",
         f"error: {path['run']} and {path['other']} share no compared figure (runs of different kinds)"]
 
 

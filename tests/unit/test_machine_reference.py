@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.machine import ReferenceWork, compare_reference, other_processes_cores
+from bench.machine import OTHERS_LIMIT_CORES, ReferenceWork, compare_reference, other_processes_cores
 
 
 def test_samples_are_cpu_times_of_the_fixed_work_with_their_labels():
@@ -79,8 +79,11 @@ def test_a_sample_says_when_other_processes_share_the_machine():
     assert [s["at"] for s in fig["samples"]] == ["quiet", "busy"]
     assert fig["samples"][1]["other_processes_cores"] > 0.6
     assert fig["other_processes_cores_max"] == fig["samples"][1]["other_processes_cores"]
-    assert len(lines) == 1 and lines[0].startswith("  machine: other processes are using ")
-    assert lines[0].endswith("cores of this machine (busy): the figures are measured beside them")
+    # one line per sample that saw more than the limit: the busy one, and the quiet one only if
+    # something else (a CI run) used this machine then
+    quiet_seen = fig["samples"][0]["other_processes_cores"] > OTHERS_LIMIT_CORES
+    assert len(lines) == 1 + quiet_seen and lines[-1].startswith("  machine: other processes are using ")
+    assert lines[-1].endswith("cores of this machine (busy): the figures are measured beside them")
     time.sleep(2.5)
 
 

@@ -282,5 +282,11 @@ def test_compare_runs_names_each_figure_and_its_difference():
     assert not ok
     assert [line.split()[0] for line in lines[1:]] == ["x", "y", "only_a"]
     assert lines[1].split()[-1] == "4.9%" and lines[2].split()[-3:] == ["18.2%", ">", "10%"]
-    assert lines[3].endswith("only in run 1")
+    assert lines[3].endswith("only in run 1: not compared")
     assert compare_runs(a, a)[1]
+    # a figure in one run only is not agreement: the runs did not measure the same things
+    def run(**values):
+        return {"compared_ratios": {k: {"value": v} for k, v in values.items()}}
+
+    assert compare_runs(run(x=1.0, y=0.51), run(x=1.0, y=0.5))[1]
+    assert not compare_runs(run(x=1.0, y=0.51, z=3.0), run(x=1.0, y=0.5))[1]
