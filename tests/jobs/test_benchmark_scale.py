@@ -40,7 +40,9 @@ def test_shard_corpora_reach_the_asked_size(tmp_path):
 
 def test_job_is_measured_until_its_first_output_then_stopped(tmp_path):
     clips = sorted(TINY_AUDIO.glob("a0[2-5]*.flac"))
-    write_manifest(tmp_path / "m.jsonl", 4000, clips)   # 16 blocks: never all done at the first file
+    # 63 blocks of 256 rows: the job cannot be done by its first file (with 16, a fast job's last
+    # blocks once finished in the moment between the first file and the stop)
+    write_manifest(tmp_path / "m.jsonl", 16_000, clips)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     got = measure_job([str(tmp_path / "m.jsonl")], "manifest", tmp_path / "out", TINY_MODEL, timeout_s=300)
     assert 0 < got["first_output_seconds"] < 300
