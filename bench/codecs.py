@@ -153,8 +153,7 @@ class DecodeCosts:
     """
 
     def __init__(self, waves: list[np.ndarray], files: dict[str, list[bytes]] | None = None):
-        import torch
-
+        from bench.machine import one_torch_thread
         from model import log_mel
         from pipeline.stages.decode import DecodeSettings
         from pipeline.stages.prepare import decode_row
@@ -164,9 +163,9 @@ class DecodeCosts:
         self.passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
         self.decode_passes: dict[str, list[float]] = {codec: [] for codec in CODECS}
         self.info: dict[str, dict] = {}
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        self.per_slot: dict[str, int] | None = None   # passes per codec in each slot, set by the first
+        self.slots_run = 0
+        with one_torch_thread():
             for codec in CODECS:
                 decode_row({"id": "warm", "source": "warm"}, self.files[codec][0], None, self.settings, log_mel)
                 rows = self._full_pass(codec)[1]
@@ -177,8 +176,6 @@ class DecodeCosts:
                 else:
                     self.info[codec] = {"audio_seconds": sum(r["duration_s"] for r in rows),
                                         "bytes": sum(len(f) for f in self.files[codec])}
-        finally:
-            torch.set_num_threads(threads)
         self.timed = [c for c in CODECS if "error" not in self.info[c]]
 
     def _full_pass(self, codec: str) -> tuple[float, list[dict]]:
@@ -205,37 +202,34 @@ class DecodeCosts:
 
     def run(self, min_cpu_seconds: float = 3.0, min_passes: int = 5) -> None:
         """One slot of passes (class docstring); the goals count in the first call only."""
-        import torch
+        from bench.machine import one_torch_thread
 
         def one(codec: str) -> None:
             self.passes[codec].append(self._full_pass(codec)[0])
             self.decode_passes[codec].append(self._decode_only(codec))
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            if not hasattr(self, "per_slot"):
-                while any(len(self.passes[c]) < min_passes or sum(self.passes[c]) < min_cpu_seconds
-                          for c in self.timed):
-                    for codec in self.timed:
-                        if len(self.passes[codec]) < min_passes or sum(self.passes[codec]) < min_cpu_seconds:
-                            one(codec)
+        def short(codec: str) -> bool:
+            return len(self.passes[codec]) < min_passes or sum(self.passes[codec]) < min_cpu_seconds
+
+        with one_torch_thread():
+            if self.per_slot is None:
+                while any(short(c) for c in self.timed):
+                    for codec in filter(short, self.timed):
+                        one(codec)
                 self.per_slot = {c: len(self.passes[c]) for c in self.timed}
             else:
                 for i in range(max(self.per_slot.values(), default=0)):
                     for codec in self.timed:
                         if i < self.per_slot[codec]:
                             one(codec)
-        finally:
-            torch.set_num_threads(threads)
-        self.slots_run = getattr(self, "slots_run", 0) + 1
+        self.slots_run += 1
 
     def results(self) -> dict:
         out = {}
         for codec in CODECS:
             entry = dict(self.info[codec])
             passes = self.passes[codec]
-            if codec in self.timed and passes and hasattr(self, "per_slot"):
+            if codec in self.timed and passes:
                 cpu = float(np.median(passes))
                 # decode alone from the pass pairs (each decode-only pass ran right after its full
                 # pass): the median full pass × the median of the pairs' ratios. Two medians taken

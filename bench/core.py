@@ -163,6 +163,7 @@ class FeaturePairs:
         self.slots_run = 0
 
     def run(self) -> None:
+        from bench.machine import one_torch_thread
         from pipeline.stages.features_batch import log_mel_batch
 
         ways = {"per_utterance": lambda: [log_mel(w) for w in self.waves],
@@ -174,9 +175,7 @@ class FeaturePairs:
                 self.runs[name].append(time.thread_time() - start)
             self.order.reverse()
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             ways["batched"]()   # warm after whatever ran since the last slot
             if self.pairs_per_slot is None:
                 seconds, passes = self.first_goal
@@ -186,8 +185,6 @@ class FeaturePairs:
             else:
                 for _ in range(self.pairs_per_slot):
                     pair()
-        finally:
-            torch.set_num_threads(threads)
         self.slots_run += 1
 
     def figures(self) -> dict:

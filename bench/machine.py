@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -22,6 +23,20 @@ from bench.corpus import SAMPLE_RATE
 CLIP_SECONDS = 10.0
 OTHERS_WINDOW_S = 0.5     # seconds the benchmark waits, at each sample, to see what else uses the machine
 OTHERS_LIMIT_CORES = 0.25  # other processes' CPU above which a sample says the run shares the machine
+
+
+@contextmanager
+def one_torch_thread():
+    """Torch on one thread inside the block, its thread count as it was after: the single-thread
+    CPU-time measurements (reference work, decode costs, features pairs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def other_processes_cores(window_s: float = OTHERS_WINDOW_S) -> float:
@@ -101,20 +116,14 @@ class ReferenceWork:
 
     def sample(self, label: str) -> float:
         """One sample (the median of ``passes`` passes, CPU seconds), kept under ``label``."""
-        import torch
-
         others = other_processes_cores()
         self.others.append(others)
         if others > OTHERS_LIMIT_CORES and self.echo is not None:
             self.echo(f"  machine: other processes are using {others:.2f} cores of this machine ({label}): "
                       f"the figures are measured beside them")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_torch_thread():
             self._pass()  # warm: first-call imports and allocations
             value = float(np.median([self._pass() for _ in range(self.passes)]))
-        finally:
-            torch.set_num_threads(threads)
         self.samples.append((label, value))
         return value
 
